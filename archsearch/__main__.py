@@ -1,0 +1,7 @@
+"""Allow ``python -m archsearch``."""
+
+import sys
+
+from archsearch.cli import main
+
+sys.exit(main())

@@ -1,0 +1,166 @@
+"""The high-level search function: load data and teacher, search, and return the run."""
+
+from __future__ import annotations
+
+import datetime
+import logging
+import platform
+from pathlib import Path
+from typing import Any, Mapping, Sequence
+
+import torch
+
+import search_spaces
+from archsearch import proxies as proxy_registry
+from archsearch import searchers as searcher_registry
+from archsearch.data import DataSplits, load_data, scoring_batch
+from archsearch.evaluator import CostLimits, Evaluator
+from archsearch.proxies import Batch, Proxy
+from archsearch.runner import Budget, run_search
+from archsearch.store import RunStore
+from archsearch.teachers import load_teacher
+from archsearch.version import __version__
+
+logger = logging.getLogger("archsearch")
+
+DEFAULT_EVALUATIONS = 200
+
+# Configuration fields that must match for a run directory to be resumed; the budget may change.
+RESUME_FIELDS = ("space", "space_config", "proxies", "searcher", "searcher_config", "seed", "limits", "data",
+                 "teacher", "teacher_checkpoint", "batch_size")
+
+
+def resolve_device(device: str | torch.device | None) -> torch.device:
+    """Return ``device``, or CUDA when available and CPU otherwise."""
+    if device is None:
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    return torch.device(device)
+
+
+def default_run_dir(space: str, proxy: str) -> Path:
+    """Return a new run directory under ``./archsearch-runs`` named by time, space and proxy."""
+    stamp = datetime.datetime.now().strftime("%Y%m%d-%H%M%S")
+    return Path("archsearch-runs") / f"{stamp}-{space}-{proxy}"
+
+
+def prepare_space(space: str, space_options: Mapping[str, Any] | None, data: str | None,
+                  input_data: DataSplits | None = None) -> tuple[search_spaces.SearchSpace, DataSplits]:
+    """Create the space and load the data at the space's input shape, with the data's class count.
+
+    Raises:
+        ValueError: If ``space_options`` set ``num_classes`` to a value the data does not have.
+    """
+    options = dict(space_options or {})
+    provisional = search_spaces.create(space, **options)
+    channels, height, _ = provisional.input_shape
+    splits = input_data or load_data(data, input_size=height, channels=channels)
+    if "num_classes" in options and options["num_classes"] != splits.num_classes:
+        raise ValueError(f"space option num_classes={options['num_classes']} does not match the {splits.num_classes} "
+                         f"classes of data {splits.source!r}; leave num_classes out to take it from the data")
+    options["num_classes"] = splits.num_classes
+    return search_spaces.create(space, **options), splits
+
+
+def search(space: str = "nb201", proxy: str | Sequence[str] = "diswot", *, searcher: str = "evolution",
+           data: str | None = None, teacher: str | None = None, teacher_checkpoint: str | None = None,
+           evaluations: int | None = DEFAULT_EVALUATIONS, seconds: float | None = None, seed: int = 0,
+           max_params: float | None = None, max_flops: float | None = None, batch_size: int = 64,
+           out_dir: str | Path | None = None, space_options: Mapping[str, Any] | None = None,
+           searcher_options: Mapping[str, Any] | None = None, device: str | None = None,
+           progress: bool = False) -> RunStore:
+    """Search ``space`` for the student that the proxy predicts will distil best from the teacher.
+
+    With no arguments this runs the embedded default: scikit-learn's digits, the demo teacher
+    (trained once and cached), NAS-Bench-201 cells, DisWOT and regularised evolution.
+
+    Args:
+        space: Registered search-space name (``search_spaces.list()``).
+        proxy: The objective proxy, or a list whose first item is the objective and whose other
+            items are recorded beside it (``archsearch.proxies.list()``).
+        searcher: Registered searcher name (``archsearch.searchers.list()``).
+        data: Data spec for ``archsearch.data.load_data``; ``None`` is the digits default.
+        teacher: Teacher spec for ``archsearch.teachers.load_teacher``; ``None`` is the demo teacher.
+        teacher_checkpoint: A state-dict file for a ``timm:NAME`` teacher.
+        evaluations: Number of distinct candidates to score.
+        seconds: Search time limit in seconds.
+        seed: Seed of the searcher, the scoring batch and each candidate's initialisation.
+        max_params: Maximum parameters of a candidate.
+        max_flops: Maximum multiply-accumulates per input of a candidate.
+        batch_size: Size of the scoring minibatch.
+        out_dir: Run directory. If it already holds a run with the same configuration, the
+            search resumes there. Default: a new folder under ``./archsearch-runs``.
+        space_options: Keyword arguments of the search space (for example ``channels``).
+        searcher_options: Keyword arguments of the searcher (for example ``population_size``).
+        device: ``"cpu"``, ``"cuda"``...; default CUDA when available.
+        progress: Show a progress bar. Log lines go through ``logging`` (logger ``archsearch``).
+
+    Returns:
+        The run store, with ``best``, ``top(k)`` and ``to_dataframe()``.
+
+    Example:
+        >>> run = archsearch.search(evaluations=50, out_dir="runs/demo")
+        >>> run.best["arch"]
+    """
+    proxy_names = [proxy] if isinstance(proxy, str) else list(proxy)
+    proxy_objects: list[Proxy] = [proxy_registry.create(name) for name in proxy_names]
+    if searcher not in searcher_registry.list():
+        raise ValueError(f"unknown searcher {searcher!r}; valid names: {', '.join(searcher_registry.list())}")
+    if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 2:
+        raise ValueError(f"batch_size must be an integer of at least 2, got {batch_size!r}")
+    budget = Budget(evaluations=evaluations, seconds=seconds)
+    limits = CostLimits(max_params=max_params, max_flops=max_flops)
+    search_space, splits = prepare_space(space, space_options, data)
+    search_algorithm = searcher_registry.create(searcher, search_space, seed=seed, **dict(searcher_options or {}))
+    config = {
+        "space": space, "space_config": search_space.config(), "proxies": proxy_names, "searcher": searcher,
+        "searcher_config": search_algorithm.config(), "seed": seed,
+        "limits": {"max_params": max_params, "max_flops": max_flops}, "data": data, "data_name": splits.name,
+        "teacher": teacher, "teacher_checkpoint": teacher_checkpoint, "batch_size": batch_size,
+        "budget": {"evaluations": evaluations, "seconds": seconds},
+        "directions": {proxy_object.name: proxy_object.direction for proxy_object in proxy_objects},
+    }
+
+    run_dir = Path(out_dir) if out_dir is not None else default_run_dir(space, proxy_names[0])
+    store = _open_or_create(run_dir, config)
+    device_object = resolve_device(device)
+    needs_teacher = any(proxy_object.needs_teacher for proxy_object in proxy_objects)
+    teacher_model = (load_teacher(teacher, splits, checkpoint=teacher_checkpoint, device=device_object)
+                     if needs_teacher else None)
+    inputs, labels = scoring_batch(splits, batch_size, seed)
+    evaluator = Evaluator(search_space, proxy_objects, Batch(inputs, labels), teacher=teacher_model, limits=limits,
+                          seed=seed, num_classes=splits.num_classes, device=device_object)
+    logger.info("Searching %s with %s and %s; run directory %s.", space, proxy_names[0], searcher, run_dir)
+    return run_search(search_algorithm, evaluator, store, budget, progress=progress)
+
+
+def _open_or_create(run_dir: Path, config: dict[str, Any]) -> RunStore:
+    if not RunStore.exists(run_dir):
+        full_config = dict(config, archsearch_version=__version__, torch_version=torch.__version__,
+                           python_version=platform.python_version(),
+                           started_at=datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"))
+        return RunStore.create(run_dir, full_config)
+
+    store = RunStore.open(run_dir)
+    differing = [field for field in RESUME_FIELDS if store.config.get(field) != config.get(field)]
+    if differing:
+        details = ", ".join(f"{field}: stored {store.config.get(field)!r}, requested {config.get(field)!r}"
+                            for field in differing)
+        raise ValueError(f"{run_dir} holds a run with a different configuration ({details}); choose another "
+                         "output directory or repeat the stored settings to resume")
+    store.update_config(budget=config["budget"])
+    return store
+
+
+def resume(run_dir: str | Path, *, evaluations: int | None = None, seconds: float | None = None,
+           device: str | None = None, progress: bool = False) -> RunStore:
+    """Resume the run in ``run_dir`` with its stored settings, optionally with a new budget."""
+    config = RunStore.open(run_dir).config
+    budget = dict(config["budget"])
+    if evaluations is not None or seconds is not None:
+        budget = {"evaluations": evaluations, "seconds": seconds}
+    return search(config["space"], config["proxies"], searcher=config["searcher"], data=config["data"],
+                  teacher=config["teacher"], teacher_checkpoint=config["teacher_checkpoint"],
+                  evaluations=budget["evaluations"], seconds=budget["seconds"], seed=config["seed"],
+                  max_params=config["limits"]["max_params"], max_flops=config["limits"]["max_flops"],
+                  batch_size=config["batch_size"], out_dir=run_dir, space_options=config["space_config"],
+                  searcher_options=config["searcher_config"], device=device, progress=progress)

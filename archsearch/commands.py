@@ -1,0 +1,132 @@
+"""The work behind each ``archsearch`` subcommand; ``cli.py`` parses, these run and print."""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import logging
+from typing import Iterator
+
+import pandas as pd
+
+from archsearch import api, pipeline
+from archsearch import proxies as proxy_registry
+from archsearch import searchers as searcher_registry
+from archsearch.store import SCORE_PREFIX, RunStore
+import search_spaces
+
+MILLION = 1e6
+
+
+@contextlib.contextmanager
+def _progress_logging(quiet: bool) -> Iterator[bool]:
+    """Route log lines through tqdm so they print above the progress bar; yield whether to show it."""
+    if quiet:
+        yield False
+        return
+    from tqdm.contrib.logging import logging_redirect_tqdm
+
+    with logging_redirect_tqdm(loggers=[logging.getLogger("archsearch")]):
+        yield True
+
+
+def run_search(arguments: argparse.Namespace) -> int:
+    proxy_names = [name.strip() for name in arguments.proxy.split(",") if name.strip()]
+    for name in proxy_names:
+        proxy_registry.proxy_class(name)
+    if arguments.space not in search_spaces.list():
+        raise ValueError(f"unknown search space {arguments.space!r}; valid names: {', '.join(search_spaces.list())}")
+    if arguments.searcher not in searcher_registry.list():
+        raise ValueError(f"unknown searcher {arguments.searcher!r}; valid names: "
+                         f"{', '.join(searcher_registry.list())}")
+    evaluations = arguments.evaluations
+    if evaluations is None and arguments.seconds is None:
+        evaluations = api.DEFAULT_EVALUATIONS
+    searcher_options = {}
+    if arguments.searcher == "evolution":
+        if arguments.population is not None:
+            searcher_options["population_size"] = arguments.population
+        if arguments.sample_size is not None:
+            searcher_options["sample_size"] = arguments.sample_size
+    elif arguments.population is not None or arguments.sample_size is not None:
+        raise ValueError(f"--population and --sample-size set regularised evolution; searcher "
+                         f"{arguments.searcher!r} has no such option (use --searcher evolution)")
+
+    with _progress_logging(arguments.quiet) as progress:
+        run = api.search(arguments.space, proxy_names, searcher=arguments.searcher, data=arguments.data,
+                         teacher=arguments.teacher, teacher_checkpoint=arguments.teacher_checkpoint,
+                         evaluations=evaluations, seconds=arguments.seconds, seed=arguments.seed,
+                         max_params=None if arguments.max_params is None else arguments.max_params * MILLION,
+                         max_flops=None if arguments.max_flops is None else arguments.max_flops * MILLION,
+                         batch_size=arguments.batch_size, out_dir=arguments.out,
+                         searcher_options=searcher_options, device=arguments.device, progress=progress)
+    print_summary(run, arguments.top)
+    return 0
+
+
+def run_resume(arguments: argparse.Namespace) -> int:
+    with _progress_logging(arguments.quiet) as progress:
+        run = api.resume(arguments.run_dir, evaluations=arguments.evaluations, seconds=arguments.seconds,
+                         device=arguments.device, progress=progress)
+    print_summary(run, arguments.top)
+    return 0
+
+
+def run_show(arguments: argparse.Namespace) -> int:
+    print_summary(RunStore.open(arguments.run_dir), arguments.top)
+    return 0
+
+
+def run_distill(arguments: argparse.Namespace) -> int:
+    options = {name: getattr(arguments, name) for name in ("epochs", "batch_size", "lr", "temperature", "alpha", "seed")
+               if getattr(arguments, name) is not None}
+    with _progress_logging(arguments.quiet) as progress:
+        report = pipeline.distill(arguments.run_dir, device=arguments.device, progress=progress, **options)
+    print(f"student: {report['arch']}")
+    print(f"teacher test accuracy:            {report['teacher_accuracy']:.2f}%")
+    print(f"student with KD test accuracy:    {report['kd_accuracy']:.2f}%")
+    print(f"student without KD test accuracy: {report['plain_accuracy']:.2f}%")
+    print(f"written: {report['path']}")
+    return 0
+
+
+def run_export(arguments: argparse.Namespace) -> int:
+    path = pipeline.export(arguments.run_dir, arguments.out)
+    print(f"exported the student to {path}")
+    return 0
+
+
+def run_list(arguments: argparse.Namespace) -> int:
+    print("search spaces:")
+    for name in search_spaces.list():
+        space = search_spaces.create(name)
+        print(f"  {name:<18} {space.size:,} architectures, {len(space.dimensions())} dimensions")
+    print("proxies:")
+    for name in proxy_registry.list():
+        cls = proxy_registry.proxy_class(name)
+        teacher = "needs a teacher" if cls.needs_teacher else "no teacher"
+        print(f"  {name:<18} {cls.direction}, {teacher}")
+    print("searchers:")
+    for name in searcher_registry.list():
+        print(f"  {name}")
+    return 0
+
+
+def print_summary(run: RunStore, top: int) -> None:
+    """Print the run's counts and its ``top`` candidates as a table."""
+    frame = run.to_dataframe()
+    counts = frame["status"].value_counts().to_dict() if len(frame) else {}
+    print(f"run directory: {run.run_dir}")
+    print(f"candidates: {counts.get('ok', 0)} scored, {counts.get('failed', 0)} failed, "
+          f"{counts.get('rejected', 0)} rejected by cost limits")
+    if run.best is None:
+        print("no candidate was scored")
+        return
+    proxy_names = run.config.get("proxies", [])
+    table = run.top(top)
+    shown = pd.DataFrame({"rank": range(1, len(table) + 1), "arch": table["arch"]})
+    for name in proxy_names:
+        shown[name] = table[SCORE_PREFIX + name].map(lambda value: f"{value:.5g}")
+    shown["params (M)"] = (table["params"] / MILLION).map(lambda value: f"{value:.3f}")
+    shown["MACs (M)"] = (table["flops"] / MILLION).map(lambda value: f"{value:.1f}")
+    print(shown.to_string(index=False))

@@ -1,0 +1,28 @@
+"""Training-free proxies that rank candidate students.
+
+Example:
+    >>> from archsearch import proxies
+    >>> proxies.list()
+    ['cka', 'diswot', 'diswot_relation', 'diswot_semantic', 'fisher', 'flops', 'grad_norm', 'grasp',
+     'jacob_cov', 'kernel_cka', 'l2_norm', 'minibatch_cka', 'nwot', 'params', 'snip', 'synflow', 'zen']
+    >>> proxy = proxies.create("diswot")
+    >>> result = proxy.score(student, batch, TeacherOutputs.compute(teacher, batch))
+"""
+
+from archsearch.proxies.base import (MAXIMIZE, MINIMIZE, Batch, Proxy, ProxyError, ProxyResult,
+                                     TeacherOutputs)
+from archsearch.proxies.registry import create, list_proxies, proxy_class, register_proxy
+
+# Importing the proxy modules registers them.
+from archsearch.proxies import cka as _cka  # noqa: F401,E402
+from archsearch.proxies import cost as _cost  # noqa: F401,E402
+from archsearch.proxies import diswot as _diswot  # noqa: F401,E402
+from archsearch.proxies import gradients as _gradients  # noqa: F401,E402
+from archsearch.proxies import naswot as _naswot  # noqa: F401,E402
+from archsearch.proxies import pruning as _pruning  # noqa: F401,E402
+from archsearch.proxies import zen as _zen  # noqa: F401,E402
+
+list = list_proxies  # noqa: A001 - the registry API is create()/list(), as in the timm style
+
+__all__ = ["MAXIMIZE", "MINIMIZE", "Batch", "Proxy", "ProxyError", "ProxyResult", "TeacherOutputs", "create",
+           "list", "list_proxies", "proxy_class", "register_proxy"]

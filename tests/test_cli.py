@@ -1,0 +1,141 @@
+"""The archsearch command: errors, help, listing, and a small search, resume, distil and export."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+
+import pytest
+
+from archsearch.cli import main
+from archsearch.store import RESULTS_FILE, RunStore
+from conftest import REPO_ROOT
+
+
+@pytest.fixture()
+def cache_dir(tmp_path_factory, monkeypatch):
+    # One demo-teacher cache for the whole session keeps the teacher training to one run.
+    directory = tmp_path_factory.getbasetemp() / "archsearch-cache"
+    monkeypatch.setenv("ARCHSEARCH_CACHE_DIR", str(directory))
+    return directory
+
+
+def run_main(argv, capsys):
+    code = main(argv)
+    captured = capsys.readouterr()
+    return code, captured.out, captured.err
+
+
+@pytest.mark.parametrize("argv, message", [
+    (["search", "--space", "darts"], "unknown search space 'darts'; valid names: nb201"),
+    (["search", "--proxy", "naswot"], "unknown proxy 'naswot'; valid names: cka, diswot"),
+    (["search", "--proxy", "diswot,bogus"], "unknown proxy 'bogus'"),
+    (["search", "--searcher", "bayes"], "unknown searcher 'bayes'; valid names: evolution, random"),
+    (["search", "--evaluations", "0"], "must be a positive integer, got '0'"),
+    (["search", "--max-flops", "abc"], "invalid positive number 'abc'"),
+    (["search", "--searcher", "random", "--population", "5"], "--population and --sample-size set regularised"),
+    (["frobnicate"], "invalid choice: 'frobnicate'"),
+    (["show", "/nonexistent/run"], "is not a run directory"),
+])
+def test_bad_input_exits_2_with_one_line(argv, message, capsys):
+    code, out, err = run_main(argv, capsys)
+    assert code == 2
+    assert message in err
+    assert len(err.strip().splitlines()) == 1
+    assert "Traceback" not in err
+
+
+def test_missing_data_file_exits_2(tmp_path, capsys):
+    code, _, err = run_main(["search", "--data", str(tmp_path / "missing.npz"), "--out", str(tmp_path / "r")], capsys)
+    assert code == 2
+    assert "missing.npz" in err
+    assert len(err.strip().splitlines()) == 1
+
+
+def test_help_documents_units(capsys):
+    with pytest.raises(SystemExit) as exit_info:
+        main(["search", "--help"])
+    out = capsys.readouterr().out
+    assert exit_info.value.code == 0
+    assert "in millions" in out
+    assert "in seconds" in out
+    for option in ("--space", "--proxy", "--searcher", "--evaluations", "--seconds", "--seed", "--max-params",
+                   "--max-flops", "--data", "--teacher", "--out"):
+        assert option in out
+
+
+def test_list_shows_registries(capsys):
+    code, out, _ = run_main(["list"], capsys)
+    assert code == 0
+    assert "nb201" in out and "15,625 architectures" in out
+    assert "diswot" in out and "maximize" in out
+    assert "evolution" in out
+
+
+def test_search_distill_export_round_trip(tmp_path, capsys, cache_dir):
+    run_dir = tmp_path / "run"
+    code, out, err = run_main(["search", "--evaluations", "12", "--population", "6", "--sample-size", "3",
+                               "--proxy", "diswot,cka,params", "--max-flops", "120", "--out", str(run_dir)], capsys)
+    assert code == 0, err
+    assert "rank" in out and "diswot" in out and "params (M)" in out
+    run = RunStore.open(run_dir)
+    assert sum(record["status"] in ("ok", "failed") for record in run.records) == 12
+    assert all(record["flops"] <= 120e6 for record in run.records if record["status"] == "ok")
+    assert "Evaluation 12/12" in err
+
+    code, out, err = run_main(["distill", str(run_dir), "--epochs", "1"], capsys)
+    assert code == 0, err
+    assert "student with KD test accuracy" in out
+    report = json.loads((run_dir / "distill.json").read_text())
+    assert report["arch"] == run.best["arch"]
+
+    code, out, err = run_main(["export", str(run_dir), "--out", str(tmp_path / "student")], capsys)
+    assert code == 0, err
+    assert (tmp_path / "student" / "student.json").is_file()
+
+
+def test_resume_with_larger_budget(tmp_path, capsys, cache_dir):
+    run_dir = tmp_path / "run"
+    base = ["search", "--proxy", "params", "--out", str(run_dir), "--population", "5", "--sample-size", "2"]
+    assert run_main(base + ["--evaluations", "5"], capsys)[0] == 0
+    code, _, err = run_main(["resume", str(run_dir), "--evaluations", "9"], capsys)
+    assert code == 0, err
+    records = RunStore.open(run_dir).records
+    assert len({record["canonical"] for record in records}) == len(records) == 9
+
+
+def test_search_other_settings_in_same_dir_exits_2(tmp_path, capsys, cache_dir):
+    run_dir = tmp_path / "run"
+    assert run_main(["search", "--proxy", "params", "--evaluations", "3", "--out", str(run_dir)], capsys)[0] == 0
+    code, _, err = run_main(["search", "--proxy", "flops", "--evaluations", "3", "--out", str(run_dir)], capsys)
+    assert code == 2
+    assert "different configuration" in err and "proxies" in err
+
+
+def test_killed_search_resumes(tmp_path, cache_dir):
+    run_dir = tmp_path / "run"
+    environment = dict(os.environ, ARCHSEARCH_CACHE_DIR=str(cache_dir))
+    command = [sys.executable, "-m", "archsearch", "-q", "search", "--proxy", "diswot", "--evaluations", "400",
+               "--out", str(run_dir)]
+    process = subprocess.Popen(command, cwd=REPO_ROOT, env=environment, stdout=subprocess.DEVNULL,
+                               stderr=subprocess.DEVNULL)
+    results = run_dir / RESULTS_FILE
+    deadline = time.time() + 240
+    while time.time() < deadline:
+        if results.exists() and len(results.read_text().splitlines()) >= 6:
+            break
+        time.sleep(0.2)
+    process.send_signal(signal.SIGKILL)
+    process.wait()
+    stopped_at = len(RunStore.open(run_dir).records)
+    assert stopped_at >= 6
+
+    code = main(["-q", "resume", str(run_dir), "--evaluations", str(stopped_at + 3)])
+    assert code == 0
+    records = RunStore.open(run_dir).records
+    assert len(records) == stopped_at + 3
+    assert len({record["canonical"] for record in records}) == len(records)
