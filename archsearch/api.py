@@ -44,7 +44,7 @@ def default_run_dir(space: str, proxy: str) -> Path:
 
 
 def prepare_space(space: str, space_options: Mapping[str, Any] | None, data: str | None,
-                  input_data: DataSplits | None = None) -> tuple[search_spaces.SearchSpace, DataSplits]:
+                  download: bool = False) -> tuple[search_spaces.SearchSpace, DataSplits]:
     """Create the space and load the data at the space's input shape, with the data's class count.
 
     Raises:
@@ -53,7 +53,7 @@ def prepare_space(space: str, space_options: Mapping[str, Any] | None, data: str
     options = dict(space_options or {})
     provisional = search_spaces.create(space, **options)
     channels, height, _ = provisional.input_shape
-    splits = input_data or load_data(data, input_size=height, channels=channels)
+    splits = load_data(data, input_size=height, channels=channels, download=download)
     if "num_classes" in options and options["num_classes"] != splits.num_classes:
         raise ValueError(f"space option num_classes={options['num_classes']} does not match the {splits.num_classes} "
                          f"classes of data {splits.source!r}; leave num_classes out to take it from the data")
@@ -62,8 +62,8 @@ def prepare_space(space: str, space_options: Mapping[str, Any] | None, data: str
 
 
 def search(space: str = "nb201", proxy: str | Sequence[str] = "diswot", *, searcher: str = "evolution",
-           data: str | None = None, teacher: str | None = None, teacher_checkpoint: str | None = None,
-           evaluations: int | None = DEFAULT_EVALUATIONS, seconds: float | None = None, seed: int = 0,
+           data: str | None = None, download: bool = False, teacher: str | None = None,
+           teacher_checkpoint: str | None = None, evaluations: int | None = DEFAULT_EVALUATIONS, seconds: float | None = None, seed: int = 0,
            max_params: float | None = None, max_flops: float | None = None, batch_size: int = 64,
            out_dir: str | Path | None = None, space_options: Mapping[str, Any] | None = None,
            searcher_options: Mapping[str, Any] | None = None, device: str | None = None,
@@ -79,6 +79,8 @@ def search(space: str = "nb201", proxy: str | Sequence[str] = "diswot", *, searc
             items are recorded beside it (``archsearch.proxies.list()``).
         searcher: Registered searcher name (``archsearch.searchers.list()``).
         data: Data spec for ``archsearch.data.load_data``; ``None`` is the digits default.
+        download: Download a missing CIFAR archive into the folder of a ``cifar10:DIR`` or
+            ``cifar100:DIR`` spec (needs internet access).
         teacher: Teacher spec for ``archsearch.teachers.load_teacher``; ``None`` is the demo teacher.
         teacher_checkpoint: A state-dict file for a ``timm:NAME`` teacher.
         evaluations: Number of distinct candidates to score.
@@ -109,7 +111,7 @@ def search(space: str = "nb201", proxy: str | Sequence[str] = "diswot", *, searc
         raise ValueError(f"batch_size must be an integer of at least 2, got {batch_size!r}")
     budget = Budget(evaluations=evaluations, seconds=seconds)
     limits = CostLimits(max_params=max_params, max_flops=max_flops)
-    search_space, splits = prepare_space(space, space_options, data)
+    search_space, splits = prepare_space(space, space_options, data, download=download)
     search_algorithm = searcher_registry.create(searcher, search_space, seed=seed, **dict(searcher_options or {}))
     config = {
         "space": space, "space_config": search_space.config(), "proxies": proxy_names, "searcher": searcher,

@@ -68,6 +68,8 @@ def _add_search_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--data", default=None,
                         help="data: digits (default, scikit-learn's handwritten digits), cifar10:DIR or cifar100:DIR "
                              "(torchvision's CIFAR folder format), or a .npz file with arrays x and y")
+    parser.add_argument("--download", action="store_true",
+                        help="download a missing CIFAR archive into the --data folder (needs internet access)")
     parser.add_argument("--teacher", default=None,
                         help="teacher: demo (default, a small CNN trained once on the data and cached), timm:NAME "
                              "(pretrained weights from the local cache), or an archsearch teacher checkpoint file")
@@ -159,7 +161,16 @@ def _one_line(error: BaseException) -> str:
 
 
 def _configure_logging(quiet: bool) -> None:
-    logging.basicConfig(level=logging.WARNING if quiet else logging.INFO, format="%(message)s", stream=sys.stderr)
+    # The archsearch logger gets its own handler and does not propagate, so a user's root
+    # configuration neither duplicates nor hides the command's lines.
+    logger = logging.getLogger("archsearch")
+    if not any(getattr(handler, "_archsearch_cli", False) for handler in logger.handlers):
+        handler = logging.StreamHandler(sys.stderr)
+        handler.setFormatter(logging.Formatter("%(message)s"))
+        handler._archsearch_cli = True  # type: ignore[attr-defined]
+        logger.addHandler(handler)
+    logger.setLevel(logging.WARNING if quiet else logging.INFO)
+    logger.propagate = False
 
 
 if __name__ == "__main__":

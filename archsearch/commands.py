@@ -54,7 +54,8 @@ def run_search(arguments: argparse.Namespace) -> int:
 
     with _progress_logging(arguments.quiet) as progress:
         run = api.search(arguments.space, proxy_names, searcher=arguments.searcher, data=arguments.data,
-                         teacher=arguments.teacher, teacher_checkpoint=arguments.teacher_checkpoint,
+                         download=arguments.download, teacher=arguments.teacher,
+                         teacher_checkpoint=arguments.teacher_checkpoint,
                          evaluations=evaluations, seconds=arguments.seconds, seed=arguments.seed,
                          max_params=None if arguments.max_params is None else arguments.max_params * MILLION,
                          max_flops=None if arguments.max_flops is None else arguments.max_flops * MILLION,

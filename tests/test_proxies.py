@@ -211,12 +211,11 @@ def test_teacher_runs_once_per_batch(space, batch):
 
 
 def test_failing_extra_proxy_keeps_candidate(space, batch):
-    evaluator = Evaluator(space, [proxies.create("diswot"), proxies.create("cka")], batch,
-                          teacher=space.build(TEACHER_CELL))
-    record = evaluator.evaluate("|skip_connect~0|+|none~0|none~1|+|none~0|none~1|skip_connect~2|")
+    evaluator = Evaluator(space, [proxies.create("params"), NaNProxy()], batch)
+    record = evaluator.evaluate(STUDENT_CELL)
     assert record["status"] == "ok"
-    assert record["scores"]["cka"] is None
-    assert "non-finite" in record["details"]["cka"]["error"]
+    assert record["scores"]["nan_for_tests"] is None
+    assert "non-finite" in record["details"]["nan_for_tests"]["error"]
 
 
 def test_zero_output_network_is_recorded_failure(space, batch):
@@ -233,3 +232,10 @@ def test_batch_validation():
         Batch(torch.zeros(3, 3, 8, 8), torch.zeros(2, dtype=torch.long))
     with pytest.raises(ValueError, match="at least 2 samples"):
         Batch(torch.zeros(1, 3, 8, 8), torch.zeros(1, dtype=torch.long))
+
+
+def test_input_independent_student_fails_diswot(space, batch, teacher_outputs):
+    # Node 1 receives nothing and node 3 reads only node 1, so the network ignores its input.
+    model = space.build("|none~0|+|nor_conv_1x1~0|none~1|+|none~0|avg_pool_3x3~1|none~2|")
+    with pytest.raises(ProxyError, match="same for every input"):
+        proxies.create("diswot").score(model, batch, teacher_outputs)

@@ -12,7 +12,7 @@ import torch.nn as nn
 import torch.nn.functional as F
 
 from archsearch.features import classifier_of, classifier_weight_gradient, extract_features
-from archsearch.proxies.base import Batch, Proxy, ProxyResult, TeacherOutputs
+from archsearch.proxies.base import Batch, Proxy, ProxyError, ProxyResult, TeacherOutputs
 from archsearch.proxies.registry import register_proxy
 
 SOURCE = "Dong, Li and Wei, DisWOT: Student Architecture Search for Distillation WithOut Training, CVPR 2023"
@@ -80,6 +80,20 @@ def semantic_distance(teacher_gradient: torch.Tensor, student_gradient: torch.Te
     return class_gram_semantic_distance(teacher_gradient, student_gradient), "class_gram"
 
 
+def check_input_dependent(feature_map: torch.Tensor) -> None:
+    """Raise ``ProxyError`` if every sample of the batch has the same features.
+
+    A network that ignores its input (for example a NAS-Bench-201 cell whose output node
+    only receives zeros) has zero Gram matrices and zero classifier gradients. Both DisWOT
+    distances then take a constant value that is smaller than that of most real networks,
+    so such a network would win the search while being unable to learn.
+    """
+    flat = feature_map.flatten(1)
+    if torch.equal(flat, flat[:1].expand_as(flat)):
+        raise ProxyError("the student's features are the same for every input (the network ignores its input), "
+                         "so the DisWOT distances are meaningless")
+
+
 class _DisWOTBase(Proxy):
     direction = "maximize"
     needs_teacher = True
@@ -93,6 +107,7 @@ class _DisWOTBase(Proxy):
         # so the body runs without building a graph.
         with torch.no_grad():
             features = extract_features(model, batch.inputs)
+        check_input_dependent(features.feature_map)
         details: dict[str, object] = {}
         total = 0.0
 

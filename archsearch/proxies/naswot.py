@@ -24,12 +24,14 @@ def activation_code_kernel(codes: torch.Tensor) -> torch.Tensor:
     """Return the float64 kernel c c^T + (1 - c)(1 - c)^T of binary codes ``c`` (samples x units).
 
     Entry (i, j) counts the units on which samples i and j agree, so it is the number of
-    units minus their Hamming distance. With signs s = 2c - 1 the kernel equals
-    (units + s s^T) / 2, which needs one matrix product instead of two.
+    units minus their Hamming distance. Expanding the products gives
+    units - |c_i| - |c_j| + 2 c_i . c_j, which needs one matrix product instead of two.
     """
-    signs = codes.float() * 2.0 - 1.0
-    # float32 products of +-1 are exact integers up to 2**24 units per layer, and the sum is kept in float64.
-    return (codes.shape[1] + (signs @ signs.T).double()) / 2.0
+    codes = codes.float() if codes.dtype != torch.float64 else codes
+    # float32 products of 0/1 codes are exact integers up to 2**24 units per layer, and the sum is kept in float64.
+    agreements = (codes @ codes.T).double()
+    active = codes.sum(1, dtype=torch.float64)
+    return codes.shape[1] - active[:, None] - active[None, :] + 2.0 * agreements
 
 
 def activation_code_log_determinant(kernel: torch.Tensor) -> torch.Tensor:
@@ -69,7 +71,8 @@ class NASWOT(Proxy):
 
         def add_codes(module: nn.Module, inputs: tuple[torch.Tensor, ...], output: torch.Tensor) -> None:
             nonlocal kernel
-            kernel = kernel + activation_code_kernel(output.reshape(size, -1) > 0)
+            # ReLU outputs are >= 0, so their sign is the 0/1 code in one pass (NaN stays NaN).
+            kernel = kernel + activation_code_kernel(torch.sign(output.reshape(size, -1)))
 
         handles = [relu.register_forward_hook(add_codes) for relu in relus]
         try:

@@ -1,0 +1,62 @@
+"""Time the embedded default, `archsearch search` with no arguments, from an empty teacher cache.
+
+The run includes the demo teacher's first training. The result, with the command, machine and
+date, goes to results/default_run/README.md.
+
+Usage:
+    python -m benchmarks.default_run_time
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+from benchmarks.common import REPO_ROOT, machine_description
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--out", type=Path, default=REPO_ROOT / "results" / "default_run", help="output folder")
+    arguments = parser.parse_args()
+
+    with tempfile.TemporaryDirectory() as work:
+        environment = dict(os.environ, ARCHSEARCH_CACHE_DIR=str(Path(work) / "cache"))
+        start = time.perf_counter()
+        result = subprocess.run([sys.executable, "-m", "archsearch", "search"], cwd=work, env=environment,
+                                capture_output=True, text=True, check=False)
+        seconds = time.perf_counter() - start
+    if result.returncode != 0:
+        sys.exit(f"archsearch search failed with exit code {result.returncode}:\n{result.stderr[-2000:]}")
+
+    teacher_lines = [line for line in result.stderr.splitlines() if "demo teacher" in line]
+    info = machine_description()
+    lines = [
+        "# Time of the embedded default search",
+        "",
+        f"- Command: `{info['command']}` (runs `archsearch search` with an empty teacher cache)",
+        f"- Machine: {info['machine']}; {info['software']}",
+        f"- Date: {info['date']}",
+        "",
+        f"Wall time of `archsearch search`, the demo teacher's first training included: {seconds:.0f} s.",
+        "",
+        "Demo teacher log:",
+        "",
+        *[f"    {line}" for line in teacher_lines],
+        "",
+        "Output:",
+        "",
+        *[f"    {line}" for line in result.stdout.splitlines()],
+    ]
+    arguments.out.mkdir(parents=True, exist_ok=True)
+    (arguments.out / "README.md").write_text("\n".join(lines) + "\n")
+    print("\n".join(lines))
+
+
+if __name__ == "__main__":
+    main()
