@@ -147,7 +147,7 @@ def _open_or_create(run_dir: Path, config: dict[str, Any]) -> RunStore:
     if differing:
         details = ", ".join(f"{field}: stored {store.config.get(field)!r}, requested {config.get(field)!r}"
                             for field in differing)
-        raise ValueError(f"{run_dir} holds a run with a different configuration ({details}); choose another "
+        raise ValueError(f"{run_dir} contains a run with a different configuration ({details}); choose another "
                          "output directory or repeat the stored settings to resume")
     store.update_config(budget=config["budget"])
     return store

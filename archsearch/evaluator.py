@@ -124,8 +124,8 @@ class Evaluator:
         return not violations
 
     def _score(self, model: nn.Module, record: dict[str, Any]) -> None:
-        # A failing objective fails the candidate (the caller records it); a failing extra proxy
-        # only leaves its own score empty, with the reason in the details.
+        # A failing objective fails the candidate, which the caller records. A failing extra
+        # proxy only leaves its own score empty, with the reason in the details.
         objective_result = self.objective_proxy.score(model, self.batch, self.teacher_outputs)
         self._store_result(record, self.objective_proxy.name, objective_result)
         for proxy in self.proxies[1:]:

@@ -17,7 +17,7 @@ from archsearch.store import RunStore
 logger = logging.getLogger("archsearch.search")
 
 # A searcher that keeps proposing candidates already seen or over a cost limit would loop
-# forever; after this many such proposals in a row the search stops with a warning.
+# forever. After this many such proposals in a row, the search stops with a warning.
 MAX_PROPOSALS_WITHOUT_NEW_EVALUATION = 2000
 
 
@@ -45,7 +45,7 @@ class Budget:
 
 
 class _Replay:
-    """What a resumed run already knows: objectives by canonical key and rejections by arch string."""
+    """The stored results of a resumed run: objectives by canonical key and rejections by arch string."""
 
     def __init__(self, store: RunStore) -> None:
         self.objectives: dict[str, float | None] = {}
@@ -63,7 +63,7 @@ def run_search(searcher: Searcher, evaluator: Evaluator, store: RunStore, budget
                progress: bool = False) -> RunStore:
     """Search until the budget is spent, writing each record to ``store`` before the next candidate.
 
-    A store that already holds records is resumed: the searcher is replayed from its seed and
+    A store that already contains records is resumed: the searcher is replayed from its seed and
     every candidate found in the store is answered from it without scoring, so the search
     continues exactly where it stopped.
     """

@@ -48,11 +48,11 @@ class RunStore:
         """Start a new run in ``run_dir`` (created if needed) with ``config``.
 
         Raises:
-            ValueError: If ``run_dir`` already holds a run; open it with ``RunStore.open``.
+            ValueError: If ``run_dir`` already contains a run; open it with ``RunStore.open``.
         """
         directory = Path(run_dir)
         if (directory / CONFIG_FILE).exists():
-            raise ValueError(f"{directory} already holds a run; resume it or choose another output directory")
+            raise ValueError(f"{directory} already contains a run; resume it or choose another output directory")
         directory.mkdir(parents=True, exist_ok=True)
         _write_json_atomically(directory / CONFIG_FILE, config)
         (directory / RESULTS_FILE).touch()
@@ -78,7 +78,7 @@ class RunStore:
 
     @staticmethod
     def exists(run_dir: str | Path) -> bool:
-        """Return whether ``run_dir`` holds a run."""
+        """Return whether ``run_dir`` contains a run."""
         return (Path(run_dir) / CONFIG_FILE).is_file()
 
     def append(self, record: dict[str, Any]) -> None:

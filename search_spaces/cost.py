@@ -23,7 +23,7 @@ def count_flops(model: nn.Module, input_shape: tuple[int, ...], batch_size: int 
     - ``"modules"`` (default): forward hooks on ``nn.Conv*`` and ``nn.Linear`` layers add
       up their MACs. It is fast (one plain forward pass) but misses matrix products
       written as functions, such as the attention products of a transformer.
-    - ``"torch"``: ``torch.utils.flop_counter.FlopCounterMode``, which sees every
+    - ``"torch"``: ``torch.utils.flop_counter.FlopCounterMode``, which counts every
       convolution and matrix product, including functional ones, and counts 2 FLOPs per
       MAC (this returns half of its count). It is about 20 times slower on small CNNs.
 

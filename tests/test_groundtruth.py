@@ -231,11 +231,19 @@ def test_csv_extra_columns_optional(tmp_path):
     (f"2,{ARCH_A},93.66,70.2,44.0,90.7,0.8", "appears on line 2 and on line 3"),
     (f"2,{ARCH_C},0.93,0.70,144.0,0.9,0.8", "line 3: imagenet16_120_test is 144.0.*percentages from 0 to 100"),
     (f"2,{ARCH_C},93.6,seventy,44.0,90.7,0.8", "cannot read .*numbers in percent"),
+    ("2,,93.6,70.0,44.0,90.7,0.8", "line 3: the cell string is missing"),
 ])
 def test_csv_invalid_rows_raise(tmp_path, line, message):
     path = _write_csv(tmp_path / "bad.csv", [f"1,{ARCH_A},93.66,70.2933,44.0333,90.7693,0.8024", line])
 
     with pytest.raises(ValueError, match=message):
+        NB201CSV(path)
+
+
+def test_csv_header_only_raises(tmp_path):
+    path = _write_csv(tmp_path / "empty.csv", [])
+
+    with pytest.raises(ValueError, match="contains a header but no rows"):
         NB201CSV(path)
 
 
@@ -508,13 +516,23 @@ def test_nats_listing_and_errors(nats_truth):
     np.testing.assert_allclose(nats_truth.query_many([ARCH_A, ARCH_B], "cifar10"), [90.5, 89.5])
 
 
-def test_nats_missing_paths(tmp_path):
+def test_nats_invalid_paths(tmp_path):
     pytest.importorskip("nats_bench", reason="the optional package nats_bench is not installed")
     with pytest.raises(FileNotFoundError, match="NATS-Bench topology data .* not found"):
         NATSBenchTopology(tmp_path / "absent.pickle.pbz2")
+
     (tmp_path / "empty").mkdir()
     with pytest.raises(FileNotFoundError, match="meta.pickle.pbz2 not found"):
         NATSBenchTopology(tmp_path / "empty")
+
+    size_file = _dump_pbz2({"meta_archs": ["64:64:64:64:64"], "arch2infos": {}, "evaluated_indexes": []},
+                           tmp_path / "NATS-sss-v1_0-50262.pickle.pbz2")
+    with pytest.raises(ValueError, match="meta_archs\\[0\\].*a size \\(sss\\) file lists channel counts"):
+        NATSBenchTopology(size_file)
+
+    no_results = _write_nats_file(tmp_path / "NATS-tss-partial.pickle.pbz2", [])
+    with pytest.raises(ValueError, match="lists 3 architectures but contains results for none of them"):
+        NATSBenchTopology(no_results)
 
 
 # load_ground_truth

@@ -80,5 +80,5 @@ def test_open_missing_run(tmp_path):
 
 def test_create_twice_raises(tmp_path):
     RunStore.create(tmp_path / "run", {})
-    with pytest.raises(ValueError, match="already holds a run"):
+    with pytest.raises(ValueError, match="already contains a run"):
         RunStore.create(tmp_path / "run", {})

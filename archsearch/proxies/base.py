@@ -40,7 +40,7 @@ class Batch:
 
 @dataclass
 class TeacherOutputs:
-    """What proxies need from the teacher on one batch, computed once and shared by all candidates.
+    """Teacher outputs on one batch, computed once and shared by all candidates.
 
     Attributes:
         features: Detached feature map, embedding and logits, with the teacher in eval mode.
