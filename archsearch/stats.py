@@ -154,7 +154,7 @@ def top_k_precision(scores: np.ndarray, truth: np.ndarray, fraction: float) -> f
 
 
 def _top_count(n: int, fraction: float) -> int:
-    # The small tolerance keeps 0.3 * 10 (3.0000000000000004 in floating point) at 3.
+    # The small tolerance keeps 0.07 * 100 (7.000000000000001 in floating point) at 7.
     return max(1, math.ceil(fraction * n - 1e-9))
 
 

@@ -97,7 +97,7 @@ def test_real_table_query_many_matches_columns(shared_data, real_table):
 def test_equivalent_spellings_find_same_row(small_csv):
     truth = NB201CSV(small_csv)
     cell = truth._space.parse(ARCH_A)
-    spellings = [ARCH_A, f"  {ARCH_A} ", cell, list(cell), dict(zip(EDGE_NAMES, cell))]
+    spellings = [ARCH_A, f"  {ARCH_A} ", cell, list(cell), dict(zip(EDGE_NAMES, cell, strict=True))]
 
     for spelling in spellings:
         assert truth.query(spelling, "cifar100").value == pytest.approx(70.2933)

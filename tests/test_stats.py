@@ -10,7 +10,8 @@ import pandas as pd
 import pytest
 from scipy import stats as scipy_stats
 
-from archsearch.stats import ConstantInputWarning, RankStats, kendall_tau_b, rank_correlations, spearman, top_k_precision
+from archsearch.stats import (ConstantInputWarning, RankStats, kendall_tau_b, rank_correlations, spearman,
+                              top_k_precision)
 
 
 @pytest.mark.parametrize("seed, size, decimals", [(0, 50, None), (1, 200, None), (2, 300, 1), (3, 40, 0)])
@@ -133,12 +134,14 @@ def test_top_k_precision_ties_at_cutoff():
 
 
 def test_top_k_count_rounding():
-    scores = np.arange(10, dtype=float)
-    # 0.3 * 10 is 3.0000000000000004 in floating point; k must still be 3, not 4.
-    shifted_truth = np.array([0, 1, 2, 3, 4, 5, 6, 9, 8, 7], dtype=float)
-    assert top_k_precision(scores, shifted_truth, 0.3) == pytest.approx(1.0)
-    # 0.01 of 10 rounds up to one cell: the best score is the best cell.
-    assert top_k_precision(scores, scores, 0.01) == 1.0
+    scores = np.arange(100, dtype=float)
+    # 0.07 * 100 is 7.000000000000001 in floating point, but k must be 7, not 8. Cell 92 is
+    # the 8th best score and the worst truth, so k = 7 gives 7/7 and k = 8 would give 7/8.
+    truth = scores.copy()
+    truth[92] = -1.0
+    assert top_k_precision(scores, truth, 0.07) == pytest.approx(1.0)
+    # 0.001 of 100 rounds up to one cell: the best score is the best cell.
+    assert top_k_precision(scores, scores, 0.001) == 1.0
 
 
 def test_minimize_flips_scores():

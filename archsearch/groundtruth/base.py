@@ -107,7 +107,7 @@ class GroundTruth(abc.ABC):
             cell = self._parse_at(arch, position)
             try:
                 values[position] = self._lookup(cell, entry)
-            except KeyError:
+            except (ArchitectureNotFoundError, ResultNotFoundError):
                 if missing == "raise":
                     raise
                 values[position] = np.nan
@@ -117,8 +117,8 @@ class GroundTruth(abc.ABC):
 
     def datasets(self) -> list[str]:
         """Return the canonical dataset setups that this source contains, in catalogue order."""
-        held = {dataset for dataset, _, _ in self.entries()}
-        return [dataset for dataset in DATASETS if dataset in held]
+        contained = {dataset for dataset, _, _ in self.entries()}
+        return [dataset for dataset in DATASETS if dataset in contained]
 
     def splits(self, dataset: str) -> list[str]:
         """Return the splits that this source contains for ``dataset`` (any accepted spelling).
@@ -127,8 +127,8 @@ class GroundTruth(abc.ABC):
             ValueError: If ``dataset`` is unknown.
         """
         name = canonical_dataset(dataset)
-        held = [(d, split, e) for d, split, e in sort_entries(self.entries()) if d == name]
-        return list(dict.fromkeys(split for _, split, _ in held))
+        ordered = [split for dataset_name, split, _ in sort_entries(self.entries()) if dataset_name == name]
+        return list(dict.fromkeys(ordered))  # unique, in catalogue order
 
     def epochs(self, dataset: str, split: str = "test") -> list[int]:
         """Return the training lengths that this source contains for ``dataset`` and ``split``.
@@ -159,14 +159,14 @@ class GroundTruth(abc.ABC):
         if not any(d == name for d, _, _ in entries):
             raise ValueError(f"{self.source} contains no results for dataset {name!r}; it contains "
                              f"{', '.join(self.datasets())}")
-        held_splits = self.splits(name)
-        if split_name not in held_splits:
+        contained_splits = self.splits(name)
+        if split_name not in contained_splits:
             raise ValueError(f"{self.source} contains no {split_name} accuracy for {name}; it contains the split(s) "
-                             f"{', '.join(held_splits)} for this dataset")
-        held_epochs = self.epochs(name, split_name)
-        if epochs not in held_epochs:
+                             f"{', '.join(contained_splits)} for this dataset")
+        contained_epochs = self.epochs(name, split_name)
+        if epochs not in contained_epochs:
             raise ValueError(f"{self.source} contains {name} {split_name} accuracies after "
-                             f"{' or '.join(map(str, held_epochs))} training epochs only, not {epochs}")
+                             f"{' or '.join(map(str, contained_epochs))} training epochs only, not {epochs}")
         return (name, split_name, epochs)
 
     def query(self, arch: Any, dataset: str, split: str = "test", epochs: int = 200) -> Accuracy:

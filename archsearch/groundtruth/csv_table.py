@@ -64,7 +64,7 @@ class NB201CSV(GroundTruth):
     """
 
     def __init__(self, path: str | Path) -> None:
-        self.path = Path(path)
+        self.path = Path(path).expanduser()
         super().__init__(f"NB201CSV({self.path})")
         _check_header(self.path)
         frame = _read_table(self.path)
@@ -75,7 +75,7 @@ class NB201CSV(GroundTruth):
         self._row_by_cell = _index_rows(self._cells, self.path)
         # Canonical strings and parsed cells skip parsing in query_many: most callers pass back
         # what the table or archs() gave them.
-        self._row_by_text = dict(zip(texts, range(len(texts))))
+        self._row_by_text = {text: row for row, text in enumerate(texts)}
         self._column_of = {entry: position for position, entry in enumerate(ACCURACY_COLUMNS.values())}
 
     def entries(self) -> frozenset[Entry]:
