@@ -23,10 +23,11 @@ import pandas as pd
 
 import archsearch
 from archsearch.distill import evaluate_accuracy
+from archsearch.groundtruth import GroundTruth, load_ground_truth
 from benchmarks.common import (CIFAR10_SAMPLE, NB201_TABLE, REPO_ROOT, machine_description, markdown_table,
                                require_file)
 
-DATASET_COLUMNS = {"cifar10": "cifar10_test", "cifar100": "cifar100_test", "imagenet16_120": "imagenet16_120_test"}
+DATASETS = {"cifar10": "cifar10", "cifar100": "cifar100", "imagenet16_120": "ImageNet16-120"}
 
 
 def parse_arguments() -> argparse.Namespace:
@@ -65,16 +66,15 @@ def run_searches(arguments: argparse.Namespace, work_dir: Path) -> list[dict]:
     return rows
 
 
-def attach_ground_truth(rows: list[dict], table: pd.DataFrame) -> pd.DataFrame:
+def attach_ground_truth(rows: list[dict], truth: GroundTruth) -> pd.DataFrame:
     # Ground truth is read here, after every search has finished.
-    indexed = table.set_index("arch")
     records = []
     for row in rows:
         record = {key: value for key, value in row.items() if key != "sampled"}
-        for dataset, column in DATASET_COLUMNS.items():
-            record[f"{dataset}_test"] = float(indexed.at[row["arch"], column])
+        for column, dataset in DATASETS.items():
+            record[f"{column}_test"] = truth.query(row["arch"], dataset, "test", epochs=200).value
         if row["searcher"] == "random":
-            record["random_pick_cifar10_test"] = float(indexed.loc[row["sampled"], "cifar10_test"].mean())
+            record["random_pick_cifar10_test"] = float(truth.query_many(row["sampled"], "cifar10", "test").mean())
         records.append(record)
     return pd.DataFrame(records)
 
@@ -82,7 +82,7 @@ def attach_ground_truth(rows: list[dict], table: pd.DataFrame) -> pd.DataFrame:
 def write_report(frame: pd.DataFrame, arguments: argparse.Namespace, teacher_accuracy: float) -> None:
     arguments.out.mkdir(parents=True, exist_ok=True)
     frame.to_csv(arguments.out / "summary.csv", index=False)
-    columns = [f"{dataset}_test" for dataset in DATASET_COLUMNS]
+    columns = [f"{dataset}_test" for dataset in DATASETS]
     summary = frame.groupby("searcher")[columns + ["seconds"]].agg(["mean", "std"]).round(2)
     floor = frame["random_pick_cifar10_test"].dropna()
     info = machine_description()
@@ -121,11 +121,11 @@ def main() -> None:
     logging.getLogger("archsearch").setLevel(logging.WARNING)
     arguments = parse_arguments()
     require_file(arguments.data, "CIFAR-10 sample")
-    table = pd.read_csv(require_file(arguments.ground_truth, "NAS-Bench-201 table"))
+    require_file(arguments.ground_truth, "NAS-Bench-201 table")
     with tempfile.TemporaryDirectory() as temporary:
         work_dir = arguments.work_dir or Path(temporary)
         rows = run_searches(arguments, work_dir)
-    frame = attach_ground_truth(rows, table)
+    frame = attach_ground_truth(rows, load_ground_truth(str(arguments.ground_truth)))
     write_report(frame, arguments, teacher_test_accuracy(arguments))
     print(json.dumps({"rows": len(frame)}))
 

@@ -5,9 +5,9 @@ from __future__ import annotations
 from typing import Any, Callable, TypeVar
 
 from archsearch.proxies.base import MAXIMIZE, MINIMIZE, Proxy
-from search_spaces.registry import check_options
+from search_spaces.registry import Registry
 
-_PROXIES: dict[str, type[Proxy]] = {}
+PROXIES: Registry[type[Proxy]] = Registry("proxy")
 
 ProxyClass = TypeVar("ProxyClass", bound=type[Proxy])
 
@@ -18,34 +18,26 @@ def register_proxy(name: str) -> Callable[[ProxyClass], ProxyClass]:
     def decorator(cls: ProxyClass) -> ProxyClass:
         if cls.direction not in (MAXIMIZE, MINIMIZE):
             raise ValueError(f"proxy {name!r} has direction {cls.direction!r}; use {MAXIMIZE!r} or {MINIMIZE!r}")
-        if name in _PROXIES and _PROXIES[name] is not cls:
-            raise ValueError(f"proxy {name!r} is already registered; choose another name")
         cls.name = name
-        _PROXIES[name] = cls
-        return cls
+        return PROXIES.register(name)(cls)
 
     return decorator
 
 
 def list_proxies() -> list[str]:
     """Return the registered proxy names, sorted."""
-    return sorted(_PROXIES)
+    return PROXIES.names()
 
 
 def create(name: str, **kwargs: Any) -> Proxy:
     """Create the proxy registered as ``name``.
 
     Raises:
-        ValueError: If no proxy is registered as ``name``.
+        ValueError: If no proxy is registered as ``name`` or an option is unknown.
     """
-    if name not in _PROXIES:
-        raise ValueError(f"unknown proxy {name!r}; valid names: {', '.join(list_proxies())}")
-    check_options(_PROXIES[name], kwargs, f"proxy {name!r}")
-    return _PROXIES[name](**kwargs)
+    return PROXIES.create(name, **kwargs)
 
 
 def proxy_class(name: str) -> type[Proxy]:
     """Return the class registered as ``name`` (to read its direction without creating it)."""
-    if name not in _PROXIES:
-        raise ValueError(f"unknown proxy {name!r}; valid names: {', '.join(list_proxies())}")
-    return _PROXIES[name]
+    return PROXIES.get(name)
