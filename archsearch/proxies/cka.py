@@ -63,9 +63,15 @@ def rbf_kernel(x: torch.Tensor, sigma_fraction: float = 0.5) -> torch.Tensor:
     x = x.flatten(1).double()
     squared_distances = torch.cdist(x, x).pow(2)
     rows, columns = torch.triu_indices(x.shape[0], x.shape[0], offset=1, device=x.device)
-    median_distance = torch.quantile(squared_distances[rows, columns].sqrt(), 0.5)
-    sigma = sigma_fraction * median_distance
+    sigma = sigma_fraction * _median(squared_distances[rows, columns].sqrt())
     return torch.exp(-squared_distances / (2.0 * sigma * sigma))
+
+
+def _median(values: torch.Tensor) -> torch.Tensor:
+    # torch.median returns the lower middle value and torch.quantile rejects inputs above 2**24 elements.
+    ordered = values.sort().values
+    middle = ordered.numel() // 2
+    return ordered[middle] if ordered.numel() % 2 else (ordered[middle - 1] + ordered[middle]) / 2.0
 
 
 def centered_hsic(k: torch.Tensor, l: torch.Tensor) -> torch.Tensor:

@@ -11,11 +11,9 @@ import torch
 import torch.nn as nn
 
 from archsearch.proxies.base import Batch, Proxy, TeacherOutputs
-from archsearch.proxies.layers import (cross_entropy_loss, differentiable_weights, weight_gradients,
-                                       weighted_layers)
+from archsearch.proxies.layers import (ZERO_COST_SOURCE, cross_entropy_loss, differentiable_weights,
+                                       weight_gradients, weighted_layers)
 from archsearch.proxies.registry import register_proxy
-
-ZERO_COST_SOURCE = "Abdelfattah et al., Zero-Cost Proxies for Lightweight NAS, ICLR 2021"
 
 
 @register_proxy("grad_norm")

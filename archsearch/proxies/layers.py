@@ -1,4 +1,4 @@
-"""Conv and linear layers that the gradient-based proxies score, and the gradients of their weights.
+"""Layer types and weight gradients shared by the zero-cost proxies.
 
 The zero-cost proxies of Abdelfattah et al. ("Zero-Cost Proxies for Lightweight NAS", ICLR 2021)
 sum per-weight saliencies over the weights of convolution and linear layers only; biases and
@@ -13,7 +13,10 @@ import torch.nn.functional as F
 
 from archsearch.proxies.base import Batch
 
+ZERO_COST_SOURCE = "Abdelfattah et al., Zero-Cost Proxies for Lightweight NAS, ICLR 2021"
+
 WEIGHTED_LAYER_TYPES: tuple[type[nn.Module], ...] = (nn.Conv1d, nn.Conv2d, nn.Conv3d, nn.Linear)
+BATCH_NORM_TYPES: tuple[type[nn.Module], ...] = (nn.BatchNorm1d, nn.BatchNorm2d, nn.BatchNorm3d, nn.SyncBatchNorm)
 
 
 def weighted_layers(model: nn.Module) -> list[nn.Module]:

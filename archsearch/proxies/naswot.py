@@ -12,6 +12,7 @@ import torch
 import torch.nn as nn
 
 from archsearch.proxies.base import Batch, Proxy, ProxyError, ProxyResult, TeacherOutputs
+from archsearch.proxies.layers import ZERO_COST_SOURCE
 from archsearch.proxies.registry import register_proxy
 
 NASWOT_SOURCE = "Mellor, Turner, Storkey, Crowley, Neural Architecture Search without Training, ICML 2021"
@@ -116,8 +117,7 @@ class JacobianCovariance(Proxy):
 
     direction = "maximize"
     bn_mode = "train"
-    source = ("Mellor et al., Neural Architecture Search without Training, arXiv:2006.04647v1, 2020; "
-              "Abdelfattah et al., Zero-Cost Proxies for Lightweight NAS, ICLR 2021")
+    source = "Mellor et al., Neural Architecture Search without Training, arXiv:2006.04647v1, 2020; " + ZERO_COST_SOURCE
 
     def compute(self, model: nn.Module, batch: Batch, teacher: TeacherOutputs | None) -> float:
         inputs = batch.inputs.detach().clone().requires_grad_(True)

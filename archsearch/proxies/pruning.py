@@ -13,12 +13,9 @@ import torch
 import torch.nn as nn
 
 from archsearch.proxies.base import Batch, Proxy, ProxyResult, TeacherOutputs
-from archsearch.proxies.layers import cross_entropy_loss, differentiable_weights, weight_gradients
+from archsearch.proxies.layers import (BATCH_NORM_TYPES, ZERO_COST_SOURCE, cross_entropy_loss,
+                                       differentiable_weights, weight_gradients)
 from archsearch.proxies.registry import register_proxy
-
-ZERO_COST_SOURCE = "Abdelfattah et al., Zero-Cost Proxies for Lightweight NAS, ICLR 2021"
-
-_BATCH_NORM_TYPES = (nn.BatchNorm1d, nn.BatchNorm2d, nn.BatchNorm3d, nn.SyncBatchNorm)
 
 
 @register_proxy("snip")
@@ -31,8 +28,8 @@ class Snip(Proxy):
 
     direction = "maximize"
     bn_mode = "train"
-    source = "Lee et al., SNIP: Single-shot Network Pruning based on Connection Sensitivity, ICLR 2019; " \
-             + ZERO_COST_SOURCE
+    source = ("Lee et al., SNIP: Single-shot Network Pruning based on Connection Sensitivity, ICLR 2019; "
+              + ZERO_COST_SOURCE)
 
     def compute(self, model: nn.Module, batch: Batch, teacher: TeacherOutputs | None) -> float:
         weights = differentiable_weights(model)
@@ -56,15 +53,15 @@ class Grasp(Proxy):
 
     direction = "maximize"
     bn_mode = "train"
-    source = "Wang et al., Picking Winning Tickets Before Training by Preserving Gradient Flow, ICLR 2020; " \
-             + ZERO_COST_SOURCE
+    source = ("Wang et al., Picking Winning Tickets Before Training by Preserving Gradient Flow, ICLR 2020; "
+              + ZERO_COST_SOURCE)
 
     def compute(self, model: nn.Module, batch: Batch, teacher: TeacherOutputs | None) -> float:
         weights = differentiable_weights(model)
         with torch.enable_grad():
             gradients = weight_gradients(cross_entropy_loss(model, batch), weights, create_graph=True)
-            # One forward pass serves both backward passes: the reference code runs the same batch
-            # through the network twice in train mode, which gives the same graph.
+            # The reference code runs the batch through the network again for the Hessian pass. Both
+            # passes compute the same values in train mode, so one forward pass serves both.
             gradient_dot = sum((gradient.detach() * gradient).sum() for gradient in gradients
                                if gradient.requires_grad)
             if not isinstance(gradient_dot, torch.Tensor):
@@ -103,8 +100,8 @@ class Synflow(Proxy):
     direction = "maximize"
     # BatchNorm is bypassed, so the mode only switches layers such as dropout, which eval turns off.
     bn_mode = "eval"
-    source = "Tanaka et al., Pruning neural networks without any data by iteratively conserving synaptic flow, " \
-             "NeurIPS 2020; " + ZERO_COST_SOURCE
+    source = ("Tanaka et al., Pruning neural networks without any data by iteratively conserving synaptic flow, "
+              "NeurIPS 2020; " + ZERO_COST_SOURCE)
 
     def compute(self, model: nn.Module, batch: Batch, teacher: TeacherOutputs | None) -> ProxyResult:
         # A copy, because converting to float64 replaces parameter tensors, which the state guard cannot undo.
@@ -133,7 +130,7 @@ def linearised_copy(model: nn.Module) -> nn.Module:
 
 def _bypass_batch_norm(module: nn.Module) -> None:
     for name, child in module.named_children():
-        if isinstance(child, _BATCH_NORM_TYPES):
+        if isinstance(child, BATCH_NORM_TYPES):
             setattr(module, name, nn.Identity())
         else:
             _bypass_batch_norm(child)

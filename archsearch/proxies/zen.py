@@ -13,11 +13,10 @@ import torch.nn as nn
 
 from archsearch.features import check_feature_protocol
 from archsearch.proxies.base import Batch, Proxy, ProxyResult, TeacherOutputs
-from archsearch.proxies.layers import weighted_layers
+from archsearch.proxies.layers import BATCH_NORM_TYPES, weighted_layers
 from archsearch.proxies.registry import register_proxy
 
-_BATCH_NORM_TYPES = (nn.BatchNorm1d, nn.BatchNorm2d, nn.BatchNorm3d, nn.SyncBatchNorm)
-_AFFINE_NORM_TYPES = _BATCH_NORM_TYPES + (nn.GroupNorm,)
+_AFFINE_NORM_TYPES = BATCH_NORM_TYPES + (nn.GroupNorm,)
 
 
 def gaussian_initialise(model: nn.Module, generator: torch.Generator) -> None:
@@ -83,7 +82,8 @@ class Zen(Proxy):
     def __init__(self, seed: int = 0, mixup_gamma: float = 0.01) -> None:
         if isinstance(seed, bool) or not isinstance(seed, int):
             raise ValueError(f"seed must be an integer, got {seed!r}")
-        if not (isinstance(mixup_gamma, (int, float)) and 0.0 < mixup_gamma and math.isfinite(mixup_gamma)):
+        if isinstance(mixup_gamma, bool) or not isinstance(mixup_gamma, (int, float)) \
+                or not (0.0 < mixup_gamma and math.isfinite(mixup_gamma)):
             raise ValueError(f"mixup_gamma must be a positive number, got {mixup_gamma!r}; the authors use 0.01")
         self.seed = seed
         self.mixup_gamma = float(mixup_gamma)
@@ -102,7 +102,7 @@ class Zen(Proxy):
             noise = torch.randn(shape, generator=generator, device=device, dtype=dtype)
 
             handles = [module.register_forward_hook(batch_variance_hook(variances))
-                       for module in model.modules() if isinstance(module, _BATCH_NORM_TYPES)]
+                       for module in model.modules() if isinstance(module, BATCH_NORM_TYPES)]
             try:
                 clean = model.forward_features(inputs)
             finally:
