@@ -14,7 +14,7 @@ from archsearch.version import __version__
 # The subpackage archsearch.distill is imported before the function of the same name is bound,
 # so the name `archsearch.distill` stays the function.
 import archsearch.distill as _distill_package  # noqa: F401,E402
-from archsearch.api import resume, search  # noqa: E402
+from archsearch.api import resume, score, search  # noqa: E402
 from archsearch.data import DataSplits, load_data  # noqa: E402
 from archsearch.evaluator import CostLimits, Evaluator  # noqa: E402
 from archsearch.exporting import load_student  # noqa: E402
@@ -24,4 +24,4 @@ from archsearch.store import RunStore  # noqa: E402
 from archsearch.teachers import load_teacher  # noqa: E402
 
 __all__ = ["Budget", "CostLimits", "DataSplits", "Evaluator", "RunStore", "__version__", "distill", "export",
-           "load_data", "load_run", "load_student", "load_teacher", "resume", "run_search", "search"]
+           "load_data", "load_run", "load_student", "load_teacher", "resume", "run_search", "score", "search"]

@@ -6,7 +6,7 @@ import datetime
 import logging
 import platform
 from pathlib import Path
-from typing import Any, Mapping, Sequence
+from typing import TYPE_CHECKING, Any, Mapping, Sequence
 
 import torch
 
@@ -20,6 +20,9 @@ from archsearch.runner import Budget, run_search
 from archsearch.store import RunStore
 from archsearch.teachers import load_teacher
 from archsearch.version import __version__
+
+if TYPE_CHECKING:
+    import pandas as pd
 
 logger = logging.getLogger("archsearch")
 
@@ -166,3 +169,52 @@ def resume(run_dir: str | Path, *, evaluations: int | None = None, seconds: floa
                   max_params=config["limits"]["max_params"], max_flops=config["limits"]["max_flops"],
                   batch_size=config["batch_size"], out_dir=run_dir, space_options=config["space_config"],
                   searcher_options=config["searcher_config"], device=device, progress=progress)
+
+
+def score(archs: Sequence[Any], proxy: str | Sequence[str] = "diswot", *, space: str = "nb201",
+          data: str | None = None, teacher: str | None = None, teacher_checkpoint: str | None = None,
+          seed: int = 0, batch_size: int = 64, space_options: Mapping[str, Any] | None = None,
+          device: str | None = None, progress: bool = False) -> "pd.DataFrame":
+    """Score the given architectures with one or more proxies, without searching.
+
+    Each architecture is built and initialised as a search would (same seed rule), so its
+    scores equal those a search with the same settings records.
+
+    Args:
+        archs: Architectures in any form the space parses (strings, mappings).
+        proxy: A proxy name or a list of names (``archsearch.proxies.list()``).
+        space, data, teacher, teacher_checkpoint, seed, batch_size, space_options, device:
+            As in ``search``.
+        progress: Show a progress bar.
+
+    Returns:
+        One row per architecture: ``arch``, ``canonical``, ``status``, a ``score_<proxy>``
+        column per proxy, ``params``, ``flops``, ``seconds`` and ``error``.
+
+    Example:
+        >>> archsearch.score(["|nor_conv_3x3~0|+|nor_conv_3x3~0|nor_conv_3x3~1|+|skip_connect~0|nor_conv_3x3~1|nor_conv_3x3~2|"],
+        ...                  ["nwot", "synflow"])
+    """
+    from tqdm.auto import tqdm
+
+    from archsearch.store import records_to_dataframe
+
+    proxy_names = [proxy] if isinstance(proxy, str) else list(proxy)
+    proxy_objects = [proxy_registry.create(name) for name in proxy_names]
+    search_space, splits = prepare_space(space, space_options, data)
+    parsed = [search_space.parse(arch) for arch in archs]
+    if not parsed:
+        raise ValueError("no architectures to score; pass at least one")
+    device_object = resolve_device(device)
+    needs_teacher = any(proxy_object.needs_teacher for proxy_object in proxy_objects)
+    teacher_model = (load_teacher(teacher, splits, checkpoint=teacher_checkpoint, device=device_object)
+                     if needs_teacher else None)
+    inputs, labels = scoring_batch(splits, batch_size, seed)
+    evaluator = Evaluator(search_space, proxy_objects, Batch(inputs, labels), teacher=teacher_model, seed=seed,
+                          num_classes=splits.num_classes, device=device_object)
+    records = []
+    for index, arch in enumerate(tqdm(parsed, disable=not progress, unit="arch", desc="score")):
+        record = evaluator.evaluate(arch)
+        record["index"] = index
+        records.append(record)
+    return records_to_dataframe(records, proxy_names).drop(columns=["objective", "elapsed"])

@@ -125,6 +125,24 @@ def build_parser() -> argparse.ArgumentParser:
     export.add_argument("run_dir", metavar="RUN_DIR")
     export.add_argument("--out", required=True, metavar="DIR", help="output directory")
 
+    score = commands.add_parser("score", help="score architectures with proxies, without searching, and write "
+                                              "a table")
+    score.add_argument("archs", nargs="*", metavar="ARCH", help="architectures in the space's string form")
+    score.add_argument("--file", default=None, help="text file with one architecture per line (blank lines and "
+                                                    "lines starting with # are skipped)")
+    score.add_argument("--proxy", default="diswot", help="comma-separated proxy names (default: diswot)")
+    score.add_argument("--space", default="nb201", help="search space name (default: nb201)")
+    score.add_argument("--data", default=None, help="data spec, as for `archsearch search` (default: digits)")
+    score.add_argument("--teacher", default=None, help="teacher spec, as for `archsearch search` (default: demo)")
+    score.add_argument("--teacher-checkpoint", default=None, metavar="FILE",
+                       help="state dict for a timm:NAME teacher")
+    score.add_argument("--seed", type=int, default=0, help="seed of the scoring batch and initialisation (default: 0)")
+    score.add_argument("--batch-size", type=_positive_int, default=64,
+                       help="images in the scoring minibatch (default: 64)")
+    score.add_argument("--out", default=None, metavar="FILE",
+                       help="write the table as CSV to FILE (default: print it)")
+    score.add_argument("--device", default=None, help="cpu or cuda (default: cuda when available)")
+
     commands.add_parser("list", help="list search spaces, proxies and searchers")
     return parser
 

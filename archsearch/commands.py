@@ -97,6 +97,34 @@ def run_export(arguments: argparse.Namespace) -> int:
     return 0
 
 
+def run_score(arguments: argparse.Namespace) -> int:
+    archs = list(arguments.archs)
+    if arguments.file is not None:
+        archs += _read_arch_file(arguments.file)
+    if not archs:
+        raise ValueError("no architectures given; pass them as arguments or with --file FILE")
+    proxy_names = [name.strip() for name in arguments.proxy.split(",") if name.strip()]
+    with _progress_logging(arguments.quiet) as progress:
+        table = api.score(archs, proxy_names, space=arguments.space, data=arguments.data, teacher=arguments.teacher,
+                          teacher_checkpoint=arguments.teacher_checkpoint, seed=arguments.seed,
+                          batch_size=arguments.batch_size, device=arguments.device, progress=progress)
+    if arguments.out is None:
+        print(table.drop(columns=["canonical"]).to_string(index=False))
+    else:
+        table.to_csv(arguments.out, index=False)
+        print(f"wrote {len(table)} rows to {arguments.out}")
+    return 0
+
+
+def _read_arch_file(path: str) -> list[str]:
+    try:
+        lines = open(path, encoding="utf-8").read().splitlines()
+    except FileNotFoundError:
+        raise FileNotFoundError(f"architecture file {path} not found; pass a text file with one architecture per "
+                                "line") from None
+    return [line.strip() for line in lines if line.strip() and not line.lstrip().startswith("#")]
+
+
 def run_list(arguments: argparse.Namespace) -> int:
     print("search spaces:")
     for name in search_spaces.list():

@@ -9,6 +9,7 @@ import subprocess
 import sys
 import time
 
+import pandas as pd
 import pytest
 
 from archsearch.cli import main
@@ -139,3 +140,28 @@ def test_killed_search_resumes(tmp_path, cache_dir):
     records = RunStore.open(run_dir).records
     assert len(records) == stopped_at + 3
     assert len({record["canonical"] for record in records}) == len(records)
+
+
+def test_score_command_writes_table(tmp_path, capsys, cache_dir):
+    arch_file = tmp_path / "archs.txt"
+    arch_file.write_text("# two cells\n|nor_conv_3x3~0|+|nor_conv_3x3~0|nor_conv_3x3~1|+|skip_connect~0|nor_conv_3x3~1|"
+                         "nor_conv_3x3~2|\n\n|avg_pool_3x3~0|+|nor_conv_1x1~0|skip_connect~1|+|nor_conv_1x1~0|"
+                         "skip_connect~1|skip_connect~2|\n")
+    table_path = tmp_path / "scores.csv"
+    code, out, err = run_main(["score", "--file", str(arch_file), "--proxy", "nwot,synflow,params", "--batch-size",
+                               "16", "--out", str(table_path)], capsys)
+    assert code == 0, err
+    table = pd.read_csv(table_path)
+    assert list(table["status"]) == ["ok", "ok"]
+    assert {"score_nwot", "score_synflow", "score_params"} <= set(table.columns)
+    assert table["score_params"].iloc[0] > table["score_params"].iloc[1]
+
+
+def test_score_command_bad_input(tmp_path, capsys):
+    code, _, err = run_main(["score"], capsys)
+    assert code == 2 and "no architectures given" in err
+    code, _, err = run_main(["score", "|bogus~0|+|none~0|none~1|+|none~0|none~1|none~2|", "--proxy", "params"],
+                            capsys)
+    assert code == 2 and "unknown operation 'bogus'" in err
+    code, _, err = run_main(["score", "--file", str(tmp_path / "none.txt")], capsys)
+    assert code == 2 and "none.txt not found" in err
