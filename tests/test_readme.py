@@ -71,6 +71,7 @@ def test_readme_cli_commands(tmp_path, environment):
                                 text=True, timeout=900)
         assert result.returncode == 0, f"{command}: {result.stderr[-3000:]}"
     assert (tmp_path / "student" / "student.json").is_file()
+    assert (tmp_path / "scores.csv").is_file()
 
 
 def test_readme_python_example(tmp_path, environment):
