@@ -95,7 +95,7 @@ def write_report(frame: pd.DataFrame, arguments: argparse.Namespace, teacher_acc
         f"- Data: {arguments.data.name} (800 training images score candidates and train the teacher, 200 test)",
         f"- Teacher: {arguments.teacher}, test accuracy {teacher_accuracy:.1f}% on the 200 held-out images",
         f"- Budget: {arguments.evaluations} evaluations per search, batch {arguments.batch_size}, "
-        f"seeds {arguments.seeds}, FLOP limit {arguments.max_flops or 'none'} M",
+        f"seeds {arguments.seeds}, FLOP limit: {'none' if arguments.max_flops is None else f'{arguments.max_flops} M MACs'}",
         "",
         "Test accuracy (%) of the chosen cell after 200 epochs in NAS-Bench-201 (mean and standard deviation "
         "over seeds):",
