@@ -87,6 +87,9 @@ def build_parser() -> argparse.ArgumentParser:
                                                     "teacher, without training the candidates.")
     parser.add_argument("--version", action="version", version=f"archsearch {__version__}")
     parser.add_argument("-q", "--quiet", action="store_true", help="print only results and errors")
+    parser.add_argument("--threads", type=_positive_int, default=None, metavar="N",
+                        help="CPU threads for PyTorch (default: PyTorch's choice, one per core); on a machine "
+                             "shared with other jobs, 1 is often faster")
     commands = parser.add_subparsers(dest="command", parser_class=_Parser, metavar="COMMAND")
 
     search = commands.add_parser("search", help="search a space for the best student (no options: the embedded "
@@ -160,6 +163,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         return EXIT_USAGE
 
     _configure_logging(arguments.quiet)
+    if arguments.threads is not None:
+        import torch
+
+        torch.set_num_threads(arguments.threads)
     from archsearch import commands
 
     handler = getattr(commands, f"run_{arguments.command}")

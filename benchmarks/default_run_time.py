@@ -26,7 +26,9 @@ def main() -> None:
     arguments = parser.parse_args()
 
     with tempfile.TemporaryDirectory() as work:
-        environment = dict(os.environ, ARCHSEARCH_CACHE_DIR=str(Path(work) / "cache"))
+        # The checkout goes first on PYTHONPATH so the script also works without an install.
+        pythonpath = os.pathsep.join(filter(None, [str(REPO_ROOT), os.environ.get("PYTHONPATH")]))
+        environment = dict(os.environ, ARCHSEARCH_CACHE_DIR=str(Path(work) / "cache"), PYTHONPATH=pythonpath)
         start = time.perf_counter()
         result = subprocess.run([sys.executable, "-m", "archsearch", "search"], cwd=work, env=environment,
                                 capture_output=True, text=True, check=False)

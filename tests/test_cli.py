@@ -165,3 +165,17 @@ def test_score_command_bad_input(tmp_path, capsys):
     assert code == 2 and "unknown operation 'bogus'" in err
     code, _, err = run_main(["score", "--file", str(tmp_path / "none.txt")], capsys)
     assert code == 2 and "none.txt not found" in err
+
+
+def test_threads_option_sets_torch_threads(capsys):
+    import torch
+
+    before = torch.get_num_threads()
+    try:
+        code, out, _ = run_main(["--threads", "1", "list"], capsys)
+        assert code == 0
+        assert torch.get_num_threads() == 1
+    finally:
+        torch.set_num_threads(before)
+    code, _, err = run_main(["--threads", "0", "list"], capsys)
+    assert code == 2 and "must be a positive integer" in err
