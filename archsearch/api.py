@@ -34,16 +34,38 @@ RESUME_FIELDS = ("space", "space_config", "proxies", "searcher", "searcher_confi
 
 
 def resolve_device(device: str | torch.device | None) -> torch.device:
-    """Return ``device``, or CUDA when available and CPU otherwise."""
+    """Return ``device``, or CUDA when available and CPU otherwise.
+
+    Raises:
+        ValueError: If ``device`` is not a device name or names CUDA on a machine without it.
+    """
     if device is None:
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    return torch.device(device)
+    try:
+        resolved = torch.device(device)
+    except RuntimeError:
+        raise ValueError(f"invalid device {device!r}; use cpu, cuda or cuda:N") from None
+    if resolved.type == "cuda" and not torch.cuda.is_available():
+        raise ValueError(f"device {device!r} requested, but PyTorch finds no CUDA GPU here; use cpu")
+    return resolved
 
 
 def default_run_dir(space: str, proxy: str) -> Path:
-    """Return a new run directory under ``./archsearch-runs`` named by time, space and proxy."""
+    """Return a new, not yet existing run directory under ``./archsearch-runs``.
+
+    The name holds the time, space and proxy; a counter is appended when two searches start
+    in the same second, so they never share a directory.
+    """
     stamp = datetime.datetime.now().strftime("%Y%m%d-%H%M%S")
-    return Path("archsearch-runs") / f"{stamp}-{space}-{proxy}"
+    base = Path("archsearch-runs") / f"{stamp}-{space}-{proxy}"
+    candidate, counter = base, 1
+    while True:
+        try:
+            candidate.mkdir(parents=True, exist_ok=False)
+            return candidate
+        except FileExistsError:
+            counter += 1
+            candidate = base.with_name(f"{base.name}-{counter}")
 
 
 def prepare_space(space: str, space_options: Mapping[str, Any] | None, data: str | None,
@@ -114,7 +136,10 @@ def search(space: str = "nb201", proxy: str | Sequence[str] = "diswot", *, searc
         raise ValueError(f"batch_size must be an integer of at least 2, got {batch_size!r}")
     budget = Budget(evaluations=evaluations, seconds=seconds)
     limits = CostLimits(max_params=max_params, max_flops=max_flops)
+    device_object = resolve_device(device)
     search_space, splits = prepare_space(space, space_options, data, download=download)
+    check_batch_size(batch_size, splits)
+    check_limits_reachable(search_space, limits, splits.num_classes)
     search_algorithm = searcher_registry.create(searcher, search_space, seed=seed, **dict(searcher_options or {}))
     config = {
         "space": space, "space_config": search_space.config(), "proxies": proxy_names, "searcher": searcher,
@@ -127,7 +152,6 @@ def search(space: str = "nb201", proxy: str | Sequence[str] = "diswot", *, searc
 
     run_dir = Path(out_dir) if out_dir is not None else default_run_dir(space, proxy_names[0])
     store = _open_or_create(run_dir, config)
-    device_object = resolve_device(device)
     needs_teacher = any(proxy_object.needs_teacher for proxy_object in proxy_objects)
     teacher_model = (load_teacher(teacher, splits, checkpoint=teacher_checkpoint, device=device_object)
                      if needs_teacher else None)
@@ -135,7 +159,31 @@ def search(space: str = "nb201", proxy: str | Sequence[str] = "diswot", *, searc
     evaluator = Evaluator(search_space, proxy_objects, Batch(inputs, labels), teacher=teacher_model, limits=limits,
                           seed=seed, num_classes=splits.num_classes, device=device_object)
     logger.info("Searching %s with %s and %s; run directory %s.", space, proxy_names[0], searcher, run_dir)
-    return run_search(search_algorithm, evaluator, store, budget, progress=progress)
+    with store.lock():
+        return run_search(search_algorithm, evaluator, store, budget, progress=progress)
+
+
+def check_batch_size(batch_size: int, splits: DataSplits) -> None:
+    """Raise a ValueError before any work when the scoring batch cannot come from the train split."""
+    if batch_size > len(splits.train):
+        raise ValueError(f"batch size {batch_size} exceeds the {len(splits.train)} training images of "
+                         f"{splits.source!r}; choose a batch size of at most {len(splits.train)}")
+
+
+def check_limits_reachable(space: search_spaces.SearchSpace, limits: CostLimits, num_classes: int) -> None:
+    """Raise a ValueError when the space's smallest network already breaks a cost limit.
+
+    Without this check a search under an impossible limit would reject candidates until its
+    idle-proposal cap stops it, with nothing scored.
+    """
+    smallest = space.minimum_cost(num_classes=num_classes)
+    if smallest is None:
+        return
+    violations = limits.violations(smallest["params"], smallest["flops"])
+    if violations:
+        raise ValueError(f"no architecture of {space.name} meets the cost limits ({'; '.join(violations)}): its "
+                         f"smallest network has {smallest['params']:.0f} parameters and {smallest['flops']:.0f} "
+                         "multiply-accumulates; raise the limits")
 
 
 def _open_or_create(run_dir: Path, config: dict[str, Any]) -> RunStore:

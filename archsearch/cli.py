@@ -10,6 +10,7 @@ from typing import Sequence
 from archsearch.version import __version__
 
 EXIT_USAGE = 2
+EXIT_FAILURE = 1
 
 
 class UsageError(Exception):
@@ -87,6 +88,7 @@ def build_parser() -> argparse.ArgumentParser:
                                                     "teacher, without training the candidates.")
     parser.add_argument("--version", action="version", version=f"archsearch {__version__}")
     parser.add_argument("-q", "--quiet", action="store_true", help="print only results and errors")
+    parser.add_argument("--debug", action="store_true", help="show the full traceback of an unexpected error")
     parser.add_argument("--threads", type=_positive_int, default=None, metavar="N",
                         help="CPU threads for PyTorch (default: PyTorch's choice, one per core); on a machine "
                              "shared with other jobs, 1 is often faster")
@@ -172,13 +174,19 @@ def main(argv: Sequence[str] | None = None) -> int:
     handler = getattr(commands, f"run_{arguments.command}")
     try:
         return handler(arguments)
-    except (ValueError, FileNotFoundError) as error:
+    except (ValueError, FileNotFoundError, FileExistsError, NotADirectoryError, ImportError) as error:
         print(f"archsearch {arguments.command}: error: {_one_line(error)}", file=sys.stderr)
         return EXIT_USAGE
     except KeyboardInterrupt:
         print("archsearch: interrupted; every finished result is saved, and `archsearch resume RUN_DIR` continues",
               file=sys.stderr)
         return 130
+    except Exception as error:  # noqa: BLE001 - one line instead of a traceback, unless --debug
+        if arguments.debug:
+            raise
+        print(f"archsearch {arguments.command}: failed: {type(error).__name__}: {_one_line(error)} "
+              "(rerun with --debug for the traceback)", file=sys.stderr)
+        return EXIT_FAILURE
 
 
 def _one_line(error: BaseException) -> str:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import contextlib
 import logging
+import sys
 from typing import Iterator
 
 import pandas as pd
@@ -61,21 +62,18 @@ def run_search(arguments: argparse.Namespace) -> int:
                          max_flops=None if arguments.max_flops is None else arguments.max_flops * MILLION,
                          batch_size=arguments.batch_size, out_dir=arguments.out,
                          searcher_options=searcher_options, device=arguments.device, progress=progress)
-    print_summary(run, arguments.top)
-    return 0
+    return print_summary(run, arguments.top)
 
 
 def run_resume(arguments: argparse.Namespace) -> int:
     with _progress_logging(arguments.quiet) as progress:
         run = api.resume(arguments.run_dir, evaluations=arguments.evaluations, seconds=arguments.seconds,
                          device=arguments.device, progress=progress)
-    print_summary(run, arguments.top)
-    return 0
+    return print_summary(run, arguments.top)
 
 
 def run_show(arguments: argparse.Namespace) -> int:
-    print_summary(RunStore.open(arguments.run_dir), arguments.top)
-    return 0
+    return print_summary(RunStore.open(arguments.run_dir), arguments.top)
 
 
 def run_distill(arguments: argparse.Namespace) -> int:
@@ -141,16 +139,17 @@ def run_list(arguments: argparse.Namespace) -> int:
     return 0
 
 
-def print_summary(run: RunStore, top: int) -> None:
-    """Print the run's counts and its ``top`` candidates as a table."""
+def print_summary(run: RunStore, top: int) -> int:
+    """Print the run's counts and its ``top`` candidates as a table; return 1 if nothing was scored."""
     frame = run.to_dataframe()
     counts = frame["status"].value_counts().to_dict() if len(frame) else {}
     print(f"run directory: {run.run_dir}")
     print(f"candidates: {counts.get('ok', 0)} scored, {counts.get('failed', 0)} failed, "
           f"{counts.get('rejected', 0)} rejected by cost limits")
     if run.best is None:
-        print("no candidate was scored")
-        return
+        print(f"archsearch: no candidate of {run.run_dir} was scored; see the errors in {run.run_dir}/results.jsonl",
+              file=sys.stderr)
+        return 1
     proxy_names = run.config.get("proxies", [])
     table = run.top(top)
     shown = pd.DataFrame({"rank": range(1, len(table) + 1), "arch": table["arch"]})
@@ -159,3 +158,4 @@ def print_summary(run: RunStore, top: int) -> None:
     shown["params (M)"] = (table["params"] / MILLION).map(lambda value: f"{value:.3f}")
     shown["MACs (M)"] = (table["flops"] / MILLION).map(lambda value: f"{value:.1f}")
     print(shown.to_string(index=False))
+    return 0

@@ -32,6 +32,7 @@ import hashlib
 import logging
 import math
 import pickle
+import zipfile
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -196,7 +197,12 @@ def _load_npz(path: Path, spec: str, input_size: int, channels: int, test_fracti
     if not path.is_file():
         raise FileNotFoundError(f"data file {str(path)!r} not found; pass the path of an existing .npz file "
                                 "with arrays x (images) and y (labels)")
-    with np.load(path, allow_pickle=False) as archive:
+    try:
+        archive_context = np.load(path, allow_pickle=False)
+    except (ValueError, OSError, zipfile.BadZipFile) as error:
+        raise ValueError(f"data file {str(path)!r} is not a readable .npz archive ({type(error).__name__}); "
+                         "write it with numpy.savez(path, x=images, y=labels)") from None
+    with archive_context as archive:
         missing = [key for key in ("x", "y") if key not in archive.files]
         if missing:
             raise ValueError(f"{path} has no array {' or '.join(missing)}; found keys {sorted(archive.files)}, "
@@ -372,6 +378,12 @@ def _split_and_normalise(name: str, source: str, images: torch.Tensor, labels: t
     test = TensorDataset((test_images - mean) / std, labels[test_indices])
 
     num_classes = int(labels.max()) + 1
+    if num_classes < 2:
+        raise ValueError(f"data {source!r} has only label 0; classification needs at least two classes")
+    absent = sorted(set(range(num_classes)) - set(labels.tolist()))
+    if absent:
+        logger.warning("Data %s has no images of classes %s; the class count %d is taken from the largest label.",
+                       source, absent[:10], num_classes)
     channels, height, width = images.shape[1:]
     return DataSplits(name, train, test, num_classes, (channels, height, width), source)
 

@@ -8,6 +8,8 @@ Layout of a run directory:
 
 from __future__ import annotations
 
+import contextlib
+import fcntl
 import json
 import logging
 import os
@@ -18,6 +20,7 @@ import pandas as pd
 
 CONFIG_FILE = "run.json"
 RESULTS_FILE = "results.jsonl"
+LOCK_FILE = ".lock"
 
 logger = logging.getLogger("archsearch.store")
 
@@ -53,6 +56,11 @@ class RunStore:
         directory = Path(run_dir)
         if (directory / CONFIG_FILE).exists():
             raise ValueError(f"{directory} already contains a run; resume it or choose another output directory")
+        if directory.exists() and not directory.is_dir():
+            raise ValueError(f"output directory {directory} is a file; choose a directory path")
+        if directory.is_dir() and any(directory.iterdir()):
+            raise ValueError(f"output directory {directory} is not empty and contains no run; choose an empty or "
+                             "new directory")
         directory.mkdir(parents=True, exist_ok=True)
         _write_json_atomically(directory / CONFIG_FILE, config)
         (directory / RESULTS_FILE).touch()
@@ -89,6 +97,24 @@ class RunStore:
             handle.flush()
             os.fsync(handle.fileno())
         self.records.append(record)
+
+    @contextlib.contextmanager
+    def lock(self):
+        """Hold an exclusive lock on the run directory, so two processes never extend one run.
+
+        Raises:
+            ValueError: If another process holds the lock.
+        """
+        with open(self.run_dir / LOCK_FILE, "w") as handle:
+            try:
+                fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except BlockingIOError:
+                raise ValueError(f"run directory {self.run_dir} is in use by another archsearch process; wait for "
+                                 "it to finish or choose another output directory") from None
+            try:
+                yield self
+            finally:
+                fcntl.flock(handle, fcntl.LOCK_UN)
 
     def update_config(self, **fields: Any) -> None:
         """Merge ``fields`` into ``run.json``."""

@@ -332,7 +332,8 @@ def _read_checkpoint(path: Path) -> dict[str, Any]:
     try:
         # weights_only=True restricts unpickling to tensors and plain containers.
         record = torch.load(path, map_location="cpu", weights_only=True)
-    except (pickle.UnpicklingError, RuntimeError, EOFError, zipfile.BadZipFile, ValueError) as error:
+    except (pickle.UnpicklingError, RuntimeError, EOFError, zipfile.BadZipFile, ValueError, KeyError) as error:
+        # A file that is not a torch archive at all can make the unpickler raise KeyError.
         raise ValueError(f"{path} is not a readable archsearch teacher checkpoint ({type(error).__name__}: {error})"
                          ) from error
 
@@ -403,6 +404,12 @@ def _check_classes(num_classes: int, data: DataSplits, description: str) -> None
 # --- timm teachers ----------------------------------------------------------------------------
 
 
+# A teacher with a random classifier gives random logits to distil and meaningless classifier
+# gradients to DisWOT's semantic term.
+UNTRAINED_HEAD_ADVICE = ("A teacher needs a classifier trained on the data's classes: fine-tune it first and pass "
+                         "the result with --teacher-checkpoint.")
+
+
 def _load_timm_teacher(name: str, data: DataSplits, checkpoint: str | Path | None,
                        log: logging.Logger) -> nn.Module:
     _check_timm_name(name)
@@ -410,6 +417,10 @@ def _load_timm_teacher(name: str, data: DataSplits, checkpoint: str | Path | Non
     if checkpoint is None:
         model = _create_pretrained_timm_model(name, data.num_classes, in_channels)
         log.info("loaded timm model %s with its pretrained weights from the local Hugging Face cache", name)
+        pretrained_classes = (getattr(model, "pretrained_cfg", None) or {}).get("num_classes")
+        if pretrained_classes and pretrained_classes != data.num_classes:
+            log.warning("timm model %s was pretrained with %d classes, so its new %d-class classifier is random. %s",
+                        name, pretrained_classes, data.num_classes, UNTRAINED_HEAD_ADVICE)
         return model
 
     state_dict = _read_state_dict(Path(checkpoint).expanduser())
@@ -509,7 +520,7 @@ def _read_state_dict(path: Path) -> dict[str, torch.Tensor]:
 
     try:
         loaded = torch.load(path, map_location="cpu", weights_only=True)
-    except (pickle.UnpicklingError, RuntimeError, EOFError, zipfile.BadZipFile, ValueError) as error:
+    except (pickle.UnpicklingError, RuntimeError, EOFError, zipfile.BadZipFile, ValueError, KeyError) as error:
         raise ValueError(f"{path} is not a readable state dict file ({type(error).__name__}: {error})") from error
     if isinstance(loaded, dict) and loaded.get("format") == CHECKPOINT_FORMAT:
         raise ValueError(f"{path} is an archsearch teacher checkpoint; pass it as the teacher spec itself, "
@@ -533,9 +544,9 @@ def _load_timm_state_dict(model: nn.Module, state_dict: dict[str, torch.Tensor],
     mismatched = [key for key in classifier_keys if key in model_state and state_dict[key].shape != model_state[key].shape]
     if mismatched:
         classes = state_dict[mismatched[0]].shape[0]
-        log.info("%s has a %d-class classifier but the data has %d classes; dropped %s and kept the new "
-                 "classifier's random initialisation", path, classes, model.get_classifier().out_features,
-                 ", ".join(classifier_keys))
+        log.warning("%s has a %d-class classifier but the data has %d classes; dropped %s and kept the new "
+                    "classifier's random initialisation. %s", path, classes, model.get_classifier().out_features,
+                    ", ".join(classifier_keys), UNTRAINED_HEAD_ADVICE)
         state_dict = {key: value for key, value in state_dict.items() if key not in classifier_keys}
 
     try:

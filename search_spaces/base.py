@@ -116,6 +116,13 @@ class SearchSpace(abc.ABC):
         return {"params": float(count_parameters(model)),
                 "flops": float(count_flops(model, self.input_shape))}
 
+    def minimum_cost(self, num_classes: int | None = None) -> dict[str, float] | None:
+        """Return the cost of the space's smallest network, or ``None`` when it is not known.
+
+        Searches use it to reject cost limits that no architecture can meet.
+        """
+        return None
+
     def __repr__(self) -> str:
         arguments = ", ".join(f"{key}={value!r}" for key, value in self.config().items())
         return f"{type(self).__name__}({arguments})"

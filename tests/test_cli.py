@@ -179,3 +179,59 @@ def test_threads_option_sets_torch_threads(capsys):
         torch.set_num_threads(before)
     code, _, err = run_main(["--threads", "0", "list"], capsys)
     assert code == 2 and "must be a positive integer" in err
+
+
+def test_impossible_cost_limit_exits_2(capsys, tmp_path):
+    code, _, err = run_main(["search", "--proxy", "params", "--max-flops", "0.001", "--out", str(tmp_path / "r")],
+                            capsys)
+    assert code == 2
+    assert "no architecture of nb201 meets the cost limits" in err
+    assert "smallest network has" in err
+
+
+@pytest.mark.parametrize("device, message", [("tpu", "invalid device 'tpu'"), ("cuda", "no CUDA GPU")])
+def test_bad_device_exits_2(device, message, capsys, tmp_path):
+    if device == "cuda":
+        import torch
+
+        if torch.cuda.is_available():
+            pytest.skip("this machine has a CUDA GPU")
+    code, _, err = run_main(["search", "--proxy", "params", "--device", device, "--out", str(tmp_path / "r")], capsys)
+    assert code == 2
+    assert message in err
+
+
+def test_corrupt_inputs_exit_2(tmp_path, capsys):
+    broken = tmp_path / "broken.npz"
+    broken.write_bytes(b"PK\x03\x04 not really a zip archive")
+    code, _, err = run_main(["search", "--proxy", "params", "--data", str(broken), "--out", str(tmp_path / "a")],
+                            capsys)
+    assert code == 2 and "not a readable .npz archive" in err
+    garbage = tmp_path / "garbage.pt"
+    garbage.write_text("not a checkpoint")
+    code, _, err = run_main(["search", "--teacher", str(garbage), "--out", str(tmp_path / "b")], capsys)
+    assert code == 2 and "not a readable archsearch teacher checkpoint" in err
+    a_file = tmp_path / "a_file"
+    a_file.write_text("x")
+    code, _, err = run_main(["search", "--proxy", "params", "--out", str(a_file)], capsys)
+    assert code == 2 and "is a file" in err
+
+
+def test_run_directory_lock(tmp_path):
+    store = RunStore.create(tmp_path / "run", {})
+    with store.lock():
+        with pytest.raises(ValueError, match="in use by another archsearch process"):
+            with RunStore.open(tmp_path / "run").lock():
+                pass
+    with store.lock():
+        pass
+
+
+def test_default_run_dirs_are_unique(tmp_path, monkeypatch):
+    from archsearch.api import default_run_dir
+
+    monkeypatch.chdir(tmp_path)
+    first = default_run_dir("nb201", "diswot")
+    second = default_run_dir("nb201", "diswot")
+    assert first != second
+    assert first.is_dir() and second.is_dir()

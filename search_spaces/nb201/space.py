@@ -95,5 +95,10 @@ class NB201Space(SearchSpace):
         return NB201Network(self.parse(arch), num_classes=classes, channels=self.channels,
                             cells_per_stage=self.cells_per_stage, in_channels=self.in_channels)
 
+    def minimum_cost(self, num_classes: int | None = None) -> dict[str, float]:
+        # `none`, `skip_connect` and `avg_pool_3x3` have no parameters, and `none` costs no
+        # multiply-accumulates, so the all-`none` cell is the smallest network.
+        return self.cost(("none",) * len(EDGE_NAMES), num_classes=num_classes)
+
     def dimensions(self) -> Sequence[Dimension]:
         return [Dimension(name, OPERATIONS) for name in EDGE_NAMES]
