@@ -53,7 +53,7 @@ def resolve_device(device: str | torch.device | None) -> torch.device:
 def default_run_dir(space: str, proxy: str) -> Path:
     """Return a new, not yet existing run directory under ``./archsearch-runs``.
 
-    The name holds the time, space and proxy; a counter is appended when two searches start
+    The name contains the time, space and proxy; a counter is appended when two searches start
     in the same second, so they never share a directory.
     """
     stamp = datetime.datetime.now().strftime("%Y%m%d-%H%M%S")
@@ -114,7 +114,7 @@ def search(space: str = "nb201", proxy: str | Sequence[str] = "diswot", *, searc
         max_params: Maximum parameters of a candidate.
         max_flops: Maximum multiply-accumulates per input of a candidate.
         batch_size: Size of the scoring minibatch.
-        out_dir: Run directory. If it already holds a run with the same configuration, the
+        out_dir: Run directory. If it already contains a run with the same configuration, the
             search resumes there. Default: a new folder under ``./archsearch-runs``.
         space_options: Keyword arguments of the search space (for example ``channels``).
         searcher_options: Keyword arguments of the searcher (for example ``population_size``).
@@ -249,11 +249,12 @@ def score(archs: Sequence[Any], proxy: str | Sequence[str] = "diswot", *, space:
 
     proxy_names = [proxy] if isinstance(proxy, str) else list(proxy)
     proxy_objects = [proxy_registry.create(name) for name in proxy_names]
+    device_object = resolve_device(device)
     search_space, splits = prepare_space(space, space_options, data)
+    check_batch_size(batch_size, splits)
     parsed = [search_space.parse(arch) for arch in archs]
     if not parsed:
         raise ValueError("no architectures to score; pass at least one")
-    device_object = resolve_device(device)
     needs_teacher = any(proxy_object.needs_teacher for proxy_object in proxy_objects)
     teacher_model = (load_teacher(teacher, splits, checkpoint=teacher_checkpoint, device=device_object)
                      if needs_teacher else None)

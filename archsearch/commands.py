@@ -32,14 +32,8 @@ def _progress_logging(quiet: bool) -> Iterator[bool]:
 
 
 def run_search(arguments: argparse.Namespace) -> int:
+    # api.search validates the space, proxy and searcher names before loading data or a teacher.
     proxy_names = [name.strip() for name in arguments.proxy.split(",") if name.strip()]
-    for name in proxy_names:
-        proxy_registry.proxy_class(name)
-    if arguments.space not in search_spaces.list():
-        raise ValueError(f"unknown search space {arguments.space!r}; valid names: {', '.join(search_spaces.list())}")
-    if arguments.searcher not in searcher_registry.list():
-        raise ValueError(f"unknown searcher {arguments.searcher!r}; valid names: "
-                         f"{', '.join(searcher_registry.list())}")
     evaluations = arguments.evaluations
     if evaluations is None and arguments.seconds is None:
         evaluations = api.DEFAULT_EVALUATIONS

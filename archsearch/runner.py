@@ -6,7 +6,7 @@ import logging
 import math
 import time
 from dataclasses import dataclass
-from typing import Any, Hashable
+from typing import Any
 
 from tqdm.auto import tqdm
 
@@ -64,7 +64,7 @@ def run_search(searcher: Searcher, evaluator: Evaluator, store: RunStore, budget
     """Search until the budget is spent, writing each record to ``store`` before the next candidate.
 
     A store that already contains records is resumed: the searcher is replayed from its seed and
-    every candidate found in the store is answered from it without scoring, so the search
+    every candidate found in the store gets its stored result without scoring, so the search
     continues exactly where it stopped.
     """
     space = searcher.space

@@ -72,12 +72,12 @@ class SearchSpace(abc.ABC):
     @property
     @abc.abstractmethod
     def input_shape(self) -> tuple[int, int, int]:
-        """The (channels, height, width) of one input image."""
+        """Shape (channels, height, width) of one input image."""
 
     @property
     @abc.abstractmethod
     def num_classes(self) -> int:
-        """The default number of classifier outputs of built networks."""
+        """Default number of classifier outputs of built networks."""
 
     @property
     def size(self) -> int:

@@ -72,8 +72,10 @@ def test_help_documents_units(capsys):
 def test_list_shows_registries(capsys):
     code, out, _ = run_main(["list"], capsys)
     assert code == 0
-    assert "nb201" in out and "15,625 architectures" in out
-    assert "diswot" in out and "maximize" in out
+    assert "nb201" in out
+    assert "15,625 architectures" in out
+    assert "diswot" in out
+    assert "maximize" in out
     assert "evolution" in out
 
 
@@ -82,7 +84,9 @@ def test_search_distill_export_round_trip(tmp_path, capsys, cache_dir):
     code, out, err = run_main(["search", "--evaluations", "12", "--population", "6", "--sample-size", "3",
                                "--proxy", "diswot,cka,params", "--max-flops", "120", "--out", str(run_dir)], capsys)
     assert code == 0, err
-    assert "rank" in out and "diswot" in out and "params (M)" in out
+    assert "rank" in out
+    assert "diswot" in out
+    assert "params (M)" in out
     run = RunStore.open(run_dir)
     assert sum(record["status"] in ("ok", "failed") for record in run.records) == 12
     assert all(record["flops"] <= 120e6 for record in run.records if record["status"] == "ok")
@@ -114,7 +118,8 @@ def test_search_other_settings_in_same_dir_exits_2(tmp_path, capsys, cache_dir):
     assert run_main(["search", "--proxy", "params", "--evaluations", "3", "--out", str(run_dir)], capsys)[0] == 0
     code, _, err = run_main(["search", "--proxy", "flops", "--evaluations", "3", "--out", str(run_dir)], capsys)
     assert code == 2
-    assert "different configuration" in err and "proxies" in err
+    assert "different configuration" in err
+    assert "proxies" in err
 
 
 def test_killed_search_resumes(tmp_path, cache_dir):
@@ -159,12 +164,15 @@ def test_score_command_writes_table(tmp_path, capsys, cache_dir):
 
 def test_score_command_bad_input(tmp_path, capsys):
     code, _, err = run_main(["score"], capsys)
-    assert code == 2 and "no architectures given" in err
+    assert code == 2
+    assert "no architectures given" in err
     code, _, err = run_main(["score", "|bogus~0|+|none~0|none~1|+|none~0|none~1|none~2|", "--proxy", "params"],
                             capsys)
-    assert code == 2 and "unknown operation 'bogus'" in err
+    assert code == 2
+    assert "unknown operation 'bogus'" in err
     code, _, err = run_main(["score", "--file", str(tmp_path / "none.txt")], capsys)
-    assert code == 2 and "none.txt not found" in err
+    assert code == 2
+    assert "none.txt not found" in err
 
 
 def test_threads_option_sets_torch_threads(capsys):
@@ -178,7 +186,8 @@ def test_threads_option_sets_torch_threads(capsys):
     finally:
         torch.set_num_threads(before)
     code, _, err = run_main(["--threads", "0", "list"], capsys)
-    assert code == 2 and "must be a positive integer" in err
+    assert code == 2
+    assert "must be a positive integer" in err
 
 
 def test_impossible_cost_limit_exits_2(capsys, tmp_path):
@@ -206,15 +215,18 @@ def test_corrupt_inputs_exit_2(tmp_path, capsys):
     broken.write_bytes(b"PK\x03\x04 not really a zip archive")
     code, _, err = run_main(["search", "--proxy", "params", "--data", str(broken), "--out", str(tmp_path / "a")],
                             capsys)
-    assert code == 2 and "not a readable .npz archive" in err
+    assert code == 2
+    assert "not a readable .npz archive" in err
     garbage = tmp_path / "garbage.pt"
     garbage.write_text("not a checkpoint")
     code, _, err = run_main(["search", "--teacher", str(garbage), "--out", str(tmp_path / "b")], capsys)
-    assert code == 2 and "not a readable archsearch teacher checkpoint" in err
+    assert code == 2
+    assert "not a readable archsearch teacher checkpoint" in err
     a_file = tmp_path / "a_file"
     a_file.write_text("x")
     code, _, err = run_main(["search", "--proxy", "params", "--out", str(a_file)], capsys)
-    assert code == 2 and "is a file" in err
+    assert code == 2
+    assert "is a file" in err
 
 
 def test_run_directory_lock(tmp_path):
@@ -234,4 +246,5 @@ def test_default_run_dirs_are_unique(tmp_path, monkeypatch):
     first = default_run_dir("nb201", "diswot")
     second = default_run_dir("nb201", "diswot")
     assert first != second
-    assert first.is_dir() and second.is_dir()
+    assert first.is_dir()
+    assert second.is_dir()

@@ -38,7 +38,8 @@ def test_install_and_test_commands_are_run_by_ci():
     commands = shell_commands()
     install = [command for command in commands if "pip install" in command]
     tests = [command for command in commands if "pytest" in command]
-    assert install and tests
+    assert install
+    assert tests
     for command in install:
         pip_part = command[command.index("pip install"):]
         assert pip_part in CI_SCRIPT, f"CI does not run the README's install command {pip_part!r}"
@@ -58,7 +59,8 @@ def test_readme_cli_commands(tmp_path, environment):
     result = subprocess.run(archsearch_argv(commands[0]), cwd=tmp_path, env=environment, capture_output=True,
                             text=True, timeout=900)
     assert result.returncode == 0, result.stderr[-3000:]
-    assert "rank" in result.stdout and "diswot" in result.stdout
+    assert "rank" in result.stdout
+    assert "diswot" in result.stdout
     runs = sorted((tmp_path / "archsearch-runs").iterdir())
     assert len(runs) == 1
     run_dir = runs[0].relative_to(tmp_path)

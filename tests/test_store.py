@@ -57,7 +57,7 @@ def test_cut_off_last_line_is_dropped(tmp_path):
 
 
 def test_missing_newline_is_repaired(tmp_path):
-    store = RunStore.create(tmp_path / "run", {"proxies": ["diswot"]})
+    RunStore.create(tmp_path / "run", {"proxies": ["diswot"]})
     path = tmp_path / "run" / RESULTS_FILE
     path.write_text(json.dumps(record(0, -1.0)))
     reopened = RunStore.open(tmp_path / "run")
@@ -66,7 +66,7 @@ def test_missing_newline_is_repaired(tmp_path):
 
 
 def test_damage_in_middle_raises(tmp_path):
-    store = RunStore.create(tmp_path / "run", {"proxies": ["diswot"]})
+    RunStore.create(tmp_path / "run", {"proxies": ["diswot"]})
     path = tmp_path / "run" / RESULTS_FILE
     path.write_text("not json\n" + json.dumps(record(1, -1.0)) + "\n")
     with pytest.raises(ValueError, match="line 1 is not valid JSON"):
