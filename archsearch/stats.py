@@ -115,10 +115,7 @@ def spearman(a: Sequence[float] | np.ndarray, b: Sequence[float] | np.ndarray) -
         >>> round(spearman([1, 2, 3, 4], [10, 20, 40, 30]), 4)
         0.8
     """
-    x, y, _ = _finite_pairs(a, b, "maximize")
-    if _warn_if_constant(x, y):
-        return 0.0
-    return float(scipy_stats.spearmanr(x, y).statistic)
+    return _correlation(a, b, lambda x, y: scipy_stats.spearmanr(x, y).statistic)
 
 
 def kendall_tau_b(a: Sequence[float] | np.ndarray, b: Sequence[float] | np.ndarray) -> float:
@@ -128,10 +125,15 @@ def kendall_tau_b(a: Sequence[float] | np.ndarray, b: Sequence[float] | np.ndarr
         >>> round(kendall_tau_b([1, 2, 3, 4], [10, 20, 40, 30]), 4)
         0.6667
     """
+    return _correlation(a, b, lambda x, y: scipy_stats.kendalltau(x, y, variant="b").statistic)
+
+
+def _correlation(a: Any, b: Any, statistic) -> float:
+    """Apply ``statistic`` to the finite pairs of ``a`` and ``b``; 0.0 with a warning for constant input."""
     x, y, _ = _finite_pairs(a, b, "maximize")
     if _warn_if_constant(x, y):
         return 0.0
-    return float(scipy_stats.kendalltau(x, y, variant="b").statistic)
+    return float(statistic(x, y))
 
 
 def top_k_precision(scores: np.ndarray, truth: np.ndarray, fraction: float) -> float:
