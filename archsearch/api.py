@@ -15,6 +15,7 @@ from archsearch import proxies as proxy_registry
 from archsearch import searchers as searcher_registry
 from archsearch.data import DataSplits, load_data, scoring_batch
 from archsearch.evaluator import CostLimits, Evaluator
+from archsearch.parallel import check_workers, evaluate_in_workers
 from archsearch.proxies import Batch, Proxy
 from archsearch.runner import Budget, run_search
 from archsearch.store import RunStore
@@ -222,7 +223,7 @@ def resume(run_dir: str | Path, *, evaluations: int | None = None, seconds: floa
 def score(archs: Sequence[Any], proxy: str | Sequence[str] = "diswot", *, space: str = "nb201",
           data: str | None = None, teacher: str | None = None, teacher_checkpoint: str | None = None,
           seed: int = 0, batch_size: int = 64, space_options: Mapping[str, Any] | None = None,
-          device: str | None = None, progress: bool = False) -> "pd.DataFrame":
+          device: str | None = None, workers: int = 1, progress: bool = False) -> "pd.DataFrame":
     """Score the given architectures with one or more proxies, without searching.
 
     Each architecture is built and initialised as a search would (same seed rule), so its
@@ -233,6 +234,10 @@ def score(archs: Sequence[Any], proxy: str | Sequence[str] = "diswot", *, space:
         proxy: A proxy name or a list of names (``archsearch.proxies.list()``).
         space, data, teacher, teacher_checkpoint, seed, batch_size, space_options, device:
             As in ``search``.
+        workers: Processes that score in parallel, each with an equal share of torch's
+            threads. On two CPU cores, 2 workers scored the 6,466 distinct NAS-Bench-201
+            cells with nwot in 15.5 minutes, one process with 2 threads in about 16.5
+            (``results/proxy_speed``). The scores do not depend on it.
         progress: Show a progress bar.
 
     Returns:
@@ -249,6 +254,7 @@ def score(archs: Sequence[Any], proxy: str | Sequence[str] = "diswot", *, space:
 
     proxy_names = [proxy] if isinstance(proxy, str) else list(proxy)
     proxy_objects = [proxy_registry.create(name) for name in proxy_names]
+    check_workers(workers)
     device_object = resolve_device(device)
     search_space, splits = prepare_space(space, space_options, data)
     check_batch_size(batch_size, splits)
@@ -259,11 +265,18 @@ def score(archs: Sequence[Any], proxy: str | Sequence[str] = "diswot", *, space:
     teacher_model = (load_teacher(teacher, splits, checkpoint=teacher_checkpoint, device=device_object)
                      if needs_teacher else None)
     inputs, labels = scoring_batch(splits, batch_size, seed)
-    evaluator = Evaluator(search_space, proxy_objects, Batch(inputs, labels), teacher=teacher_model, seed=seed,
-                          num_classes=splits.num_classes, device=device_object)
-    records = []
-    for index, arch in enumerate(tqdm(parsed, disable=not progress, unit="arch", desc="score")):
-        record = evaluator.evaluate(arch)
+    evaluator_options = {"space": search_space, "proxies": proxy_objects, "batch": Batch(inputs, labels),
+                         "teacher": teacher_model, "seed": seed, "num_classes": splits.num_classes,
+                         "device": device_object}
+    with tqdm(total=len(parsed), disable=not progress, unit="arch", desc="score") as bar:
+        if workers > 1:
+            records = evaluate_in_workers(evaluator_options, parsed, workers, on_done=bar.update)
+        else:
+            evaluator = Evaluator(**evaluator_options)
+            records = []
+            for arch in parsed:
+                records.append(evaluator.evaluate(arch))
+                bar.update(1)
+    for index, record in enumerate(records):
         record["index"] = index
-        records.append(record)
     return records_to_dataframe(records, proxy_names).drop(columns=["objective", "elapsed"])

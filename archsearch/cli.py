@@ -144,6 +144,8 @@ def build_parser() -> argparse.ArgumentParser:
     score.add_argument("--seed", type=int, default=0, help="seed of the scoring batch and initialisation (default: 0)")
     score.add_argument("--batch-size", type=_positive_int, default=64,
                        help="images in the scoring minibatch (default: 64)")
+    score.add_argument("--workers", type=_positive_int, default=1,
+                       help="processes that score in parallel (default: 1)")
     score.add_argument("--out", default=None, metavar="FILE",
                        help="write the table as CSV to FILE (default: print it)")
     score.add_argument("--device", default=None, help="cpu or cuda (default: cuda when available)")

@@ -99,7 +99,8 @@ def run_score(arguments: argparse.Namespace) -> int:
     with _progress_logging(arguments.quiet) as progress:
         table = api.score(archs, proxy_names, space=arguments.space, data=arguments.data, teacher=arguments.teacher,
                           teacher_checkpoint=arguments.teacher_checkpoint, seed=arguments.seed,
-                          batch_size=arguments.batch_size, device=arguments.device, progress=progress)
+                          batch_size=arguments.batch_size, device=arguments.device, workers=arguments.workers,
+                          progress=progress)
     if arguments.out is None:
         print(table.drop(columns=["canonical"]).to_string(index=False))
     else:
@@ -126,7 +127,9 @@ def run_list(arguments: argparse.Namespace) -> int:
     for name in proxy_registry.list():
         cls = proxy_registry.proxy_class(name)
         teacher = "needs a teacher" if cls.needs_teacher else "no teacher"
-        print(f"  {name:<18} {cls.direction}, {teacher}")
+        print(f"  {name:<18} {cls.direction}, BatchNorm in {cls.bn_mode} mode, {teacher}")
+        if cls.source:
+            print(f"  {'':<18} source: {cls.source}")
     print("searchers:")
     for name in searcher_registry.list():
         print(f"  {name}")

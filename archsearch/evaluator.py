@@ -66,17 +66,29 @@ class Evaluator:
         seed: Run seed; each candidate's weights are initialised from it and its canonical key.
         num_classes: Classifier outputs of built candidates (default: the space's).
         device: Where candidates are scored.
+        channels_last: Score image models in the channels-last memory layout. ``None`` (the
+            default) turns it on for 4-D inputs: on CPU it halves the forward time of a
+            NAS-Bench-201 cell, mostly because average pooling and BatchNorm have
+            vectorised channels-last kernels. Scores agree with the default layout up to
+            float rounding.
     """
 
     def __init__(self, space: SearchSpace, proxies: Sequence[Proxy], batch: Batch, teacher: nn.Module | None = None,
                  limits: CostLimits = CostLimits(), seed: int = 0, num_classes: int | None = None,
-                 device: str | torch.device = "cpu") -> None:
+                 device: str | torch.device = "cpu", channels_last: bool | None = None) -> None:
         if not proxies:
             raise ValueError("at least one proxy is needed; the first one is the objective")
         self.space = space
         self.proxies = list(proxies)
         self.device = torch.device(device)
-        self.batch = batch.to(self.device)
+        if channels_last is None:
+            channels_last = batch.inputs.dim() == 4
+        if channels_last and batch.inputs.dim() != 4:
+            raise ValueError(f"channels_last needs 4-D image inputs, but the batch inputs have shape "
+                             f"{tuple(batch.inputs.shape)}; pass channels_last=False")
+        self.memory_format = torch.channels_last if channels_last else torch.contiguous_format
+        self.batch = Batch(batch.inputs.to(self.device, memory_format=self.memory_format),
+                           batch.labels.to(self.device))
         self.limits = limits
         self.seed = seed
         self.num_classes = num_classes
@@ -100,7 +112,8 @@ class Evaluator:
                                   "error": None}
         try:
             torch.manual_seed(candidate_seed(self.seed, canonical))
-            model = self.space.build(arch, num_classes=self.num_classes).to(self.device)
+            model = self.space.build(arch, num_classes=self.num_classes)
+            model = model.to(self.device, memory_format=self.memory_format)
             record["params"] = count_parameters(model)
             if not self._within_limits(record, model):
                 record["status"] = "rejected"

@@ -16,7 +16,10 @@ Usage:
 from __future__ import annotations
 
 import argparse
+import csv
+import json
 import logging
+import sys
 import time
 from pathlib import Path
 
@@ -34,6 +37,7 @@ from archsearch.evaluator import Evaluator  # noqa: E402
 from archsearch.groundtruth import load_ground_truth  # noqa: E402
 from archsearch.proxies import Batch  # noqa: E402
 from archsearch.stats import rank_correlations, spearman  # noqa: E402
+from archsearch.teachers import load_teacher  # noqa: E402
 from benchmarks.common import (CIFAR10_SAMPLE, NB201_TABLE, REPO_ROOT, SHARED_DATA, machine_description,  # noqa: E402
                                markdown_table, require_file)
 
@@ -51,40 +55,109 @@ PUBLISHED_RHO = {"nwot": (0.800, 0.816, 0.797), "synflow": (0.776, 0.767, 0.761)
                  "fisher": (0.551, 0.551, 0.525)}
 
 
+ALL_PROXIES = ["nwot", "synflow", "snip", "grasp", "fisher", "grad_norm", "jacob_cov", "zen", "l2_norm", "params",
+               "flops", "diswot", "cka", "kernel_cka", "minibatch_cka"]
+# Read from the details of the diswot score rather than computed again.
+DISWOT_TERMS = {"diswot_semantic": "semantic_distance", "diswot_relation": "relation_distance"}
+
+
 def parse_arguments() -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--proxies", nargs="+", default=["nwot", "synflow", "params", "flops", "diswot"],
-                        help="proxy names (see `archsearch list`)")
+    parser.add_argument("--proxies", nargs="+", default=ALL_PROXIES, help="proxy names (see `archsearch list`)")
     parser.add_argument("--repeats", type=int, default=5, help="repeats, each with its own batch and seed")
+    parser.add_argument("--only-repeats", type=int, nargs="+", default=None,
+                        help="score only these repeat indices (to split the work over processes); "
+                             "the summary then covers whatever repeats are complete")
+    parser.add_argument("--tag", default="main",
+                        help="name of this proxy set's score files, so that slow proxies can be scored by "
+                             "another process and merged into the same summary")
+    parser.add_argument("--summarise-only", action="store_true",
+                        help="skip scoring and summarise the complete repeats in --work-dir")
     parser.add_argument("--batch-size", type=int, default=64, help="images per scoring batch")
     parser.add_argument("--limit", type=int, default=None, help="score only the first N cells (default: all)")
+    parser.add_argument("--teacher", default=None,
+                        help="DisWOT and CKA teacher: an archsearch teacher spec or checkpoint (for example "
+                             "'demo', trained on --data); default: the best NB201 cell at random initialisation")
+    parser.add_argument("--threads", type=int, default=None, help="torch threads (default: torch's choice)")
     parser.add_argument("--data", type=Path, default=CIFAR10_SAMPLE, help="CIFAR-10 .npz with x and y")
     parser.add_argument("--ground-truth", type=Path, default=NB201_TABLE, help="NAS-Bench-201 accuracy CSV")
     parser.add_argument("--naslib-table", type=Path, default=NASLIB_TABLE, help="NASLib zero-cost CSV")
     parser.add_argument("--out", type=Path, default=REPO_ROOT / "results" / "proxy_correlation",
                         help="output folder")
+    parser.add_argument("--work-dir", type=Path, default=None,
+                        help="folder of the per-repeat score files, which make an interrupted run resumable "
+                             "(default: OUT/partial)")
     return parser.parse_args()
 
 
-def score_cells(cells: list[str], arguments: argparse.Namespace) -> pd.DataFrame:
+def repeat_file(arguments: argparse.Namespace, repeat: int) -> Path:
+    return arguments.work_dir / f"repeat{repeat}-{arguments.tag}.csv"
+
+
+def score_repeat(cells: list[str], repeat: int, arguments: argparse.Namespace) -> None:
+    """Score every cell with every proxy for one repeat, appending one row per cell as it goes.
+
+    A row is flushed to disk before the next cell starts, so a killed run resumes at the
+    first cell without a row.
+    """
+    path = repeat_file(arguments, repeat)
+    done = set(pd.read_csv(path)["arch"]) if path.exists() and path.stat().st_size else set()
+    todo = [cell for cell in cells if cell not in done]
+    if not todo:
+        return
     space = search_spaces.create("nb201", num_classes=10)
     splits = load_data(str(arguments.data))
-    rows = []
-    for repeat in range(arguments.repeats):
-        inputs, labels = scoring_batch(splits, arguments.batch_size, seed=repeat)
-        torch.manual_seed(repeat)
-        teacher = space.build(TEACHER_CELL).eval()
-        for name in arguments.proxies:
-            evaluator = Evaluator(space, [proxy_registry.create(name)], Batch(inputs, labels), teacher=teacher,
-                                  seed=repeat)
-            start = time.perf_counter()
-            for cell in cells:
-                record = evaluator.evaluate(cell)
-                rows.append({"repeat": repeat, "proxy": name, "arch": cell, "score": record["scores"].get(name),
-                             "error": record["error"]})
-            logging.info("repeat %d %s: %.1f ms per cell", repeat, name,
-                         1000 * (time.perf_counter() - start) / len(cells))
-    return pd.DataFrame(rows)
+    inputs, labels = scoring_batch(splits, arguments.batch_size, seed=repeat)
+    torch.manual_seed(repeat)
+    teacher = (space.build(TEACHER_CELL).eval() if arguments.teacher is None
+               else load_teacher(arguments.teacher, splits))
+    # params is the objective because counting parameters does not fail; a failing proxy then
+    # only empties its own column instead of failing the whole cell.
+    names = ["params"] + [name for name in arguments.proxies if name != "params"]
+    evaluator = Evaluator(space, [proxy_registry.create(name) for name in names], Batch(inputs, labels),
+                          teacher=teacher, seed=repeat)
+    columns = ["repeat", "arch", *names, *[term for term in DISWOT_TERMS if "diswot" in names], "errors", "seconds"]
+    start = time.perf_counter()
+    with open(path, "a", newline="") as handle:
+        writer = csv.DictWriter(handle, fieldnames=columns)
+        if not done:
+            writer.writeheader()
+        for index, cell in enumerate(todo, 1):
+            record = evaluator.evaluate(cell)
+            row = {"repeat": repeat, "arch": cell, "seconds": round(record["seconds"], 4)}
+            row.update({name: record["scores"].get(name) for name in names})
+            diswot_details = record["details"].get("diswot", {})
+            for term, key in DISWOT_TERMS.items():
+                if "diswot" in names:
+                    row[term] = -diswot_details[key] if key in diswot_details else None
+            errors = {name: details["error"] for name, details in record["details"].items() if "error" in details}
+            row["errors"] = json.dumps(errors) if errors else (record["error"] or "")
+            writer.writerow(row)
+            handle.flush()
+            if index % 25 == 0 or index == len(todo):
+                logging.info("repeat %d: %d/%d cells, %.2f s per cell", repeat, index, len(todo),
+                             (time.perf_counter() - start) / index)
+
+
+def load_scores(cells: list[str], arguments: argparse.Namespace) -> pd.DataFrame:
+    """Return the long table (repeat, proxy, arch, score) of every complete score file in the work folder."""
+    frames = []
+    seen: set[tuple[int, str]] = set()
+    for path in sorted(arguments.work_dir.glob("repeat*-*.csv")):
+        wide = pd.read_csv(path).drop_duplicates("arch")
+        if set(cells) - set(wide["arch"]):
+            logging.warning("%s is incomplete (%d of %d cells); it is left out of the summary", path.name,
+                            len(set(cells) & set(wide["arch"])), len(cells))
+            continue
+        wide = wide.set_index("arch").loc[cells].reset_index()
+        repeat = int(wide["repeat"].iloc[0])
+        names = [column for column in wide.columns if column not in ("repeat", "arch", "errors", "seconds")
+                 and (repeat, column) not in seen]
+        seen.update((repeat, name) for name in names)
+        frames.append(wide.melt(id_vars=["repeat", "arch"], value_vars=names, var_name="proxy", value_name="score"))
+    if not frames:
+        sys.exit(f"no complete score file in {arguments.work_dir}; run the scoring first")
+    return pd.concat(frames, ignore_index=True)
 
 
 def correlate(scores: pd.DataFrame, truth, naslib: pd.DataFrame) -> pd.DataFrame:
@@ -99,6 +172,9 @@ def correlate(scores: pd.DataFrame, truth, naslib: pd.DataFrame) -> pd.DataFrame
             row[f"{column}_rho"] = stats.spearman
             row[f"{column}_tau"] = stats.kendall_tau_b
             row[f"{column}_top10"] = stats.top_k_precision[0.1]
+            if column == "cifar10":
+                row["cifar10_pearson"] = stats.pearson
+                row["score_ties"] = stats.n_ties_scores
             row["failed"] = stats.n_nan
         if name in NASLIB_COLUMNS:
             published = naslib.set_index("arch").loc[list(group["arch"]), NASLIB_COLUMNS[name]]
@@ -115,6 +191,7 @@ def write_outputs(scores: pd.DataFrame, summary: pd.DataFrame, truth, arguments:
     numeric = summary.drop(columns=["repeat"]).groupby("proxy")
     table = numeric.mean().round(3)
     table["cifar10_rho_std"] = numeric["cifar10_rho"].std().round(3)
+    table["repeats"] = numeric["cifar10_rho"].count()
     for index, column in enumerate(DATASETS):
         table[f"{column}_published_rho"] = [PUBLISHED_RHO.get(name, (None,) * 3)[index] for name in table.index]
     table = table.sort_values("cifar10_rho", ascending=False)
@@ -127,9 +204,10 @@ def write_outputs(scores: pd.DataFrame, summary: pd.DataFrame, truth, arguments:
         f"- Command: `{info['command']}`",
         f"- Machine: {info['machine']} (torch threads: {info['torch_threads']}); {info['software']}",
         f"- Date: {info['date']}",
-        f"- Cells: {scores['arch'].nunique()}; repeats: {arguments.repeats}; batch {arguments.batch_size} of real "
+        f"- Cells: {scores['arch'].nunique()}; repeats: up to {scores['repeat'].nunique()} (column `repeats`); batch {arguments.batch_size} of real "
         f"CIFAR-10 images from {arguments.data.name}, also for the CIFAR-100 and ImageNet16-120 columns",
-        "- DisWOT and CKA teacher: the best CIFAR-10 cell at random initialisation (seeded per repeat)",
+        "- DisWOT and CKA teacher: " + ("the best CIFAR-10 cell at random initialisation (seeded per repeat)"
+                                        if arguments.teacher is None else f"`{arguments.teacher}`"),
         "",
         "Mean over repeats; `*_rho` is Spearman, `*_tau` Kendall tau-b, `*_top10` top-10% precision, all against "
         "200-epoch test accuracy; `rho_vs_published_scores` compares our per-cell scores with NASLib's.",
@@ -144,10 +222,18 @@ def write_outputs(scores: pd.DataFrame, summary: pd.DataFrame, truth, arguments:
 
 def _plot(scores: pd.DataFrame, summary: pd.DataFrame, truth, out: Path) -> None:
     names = list(dict.fromkeys(scores["proxy"]))
-    figure, axes = plt.subplots(1, len(names), figsize=(3.2 * len(names), 3.0), squeeze=False)
-    for axis, name in zip(axes[0], names):
+    columns = min(4, len(names))
+    rows = -(-len(names) // columns)
+    figure, axes = plt.subplots(rows, columns, figsize=(3.2 * columns, 3.0 * rows), squeeze=False)
+    for axis in axes.flat[len(names):]:
+        axis.set_visible(False)
+    for axis, name in zip(axes.flat, names):
         group = scores[(scores["proxy"] == name) & (scores["repeat"] == 0)].dropna(subset=["score"])
         axis.scatter(group["score"], truth.query_many(list(group["arch"]), "cifar10", "test"), s=4, alpha=0.5)
+        # Scores that span many orders of magnitude (synflow, snip, grad_norm) read better on a log axis.
+        positive = group["score"][group["score"] > 0]
+        if len(positive) == len(group) and positive.max() / positive.min() > 1e3:
+            axis.set_xscale("log")
         axis.set_title(name)
         axis.set_xlabel("score")
         axis.set_ylabel("CIFAR-10 test accuracy (%)")
@@ -173,7 +259,14 @@ def main() -> None:
     naslib = pd.read_csv(arguments.naslib_table)
     naslib = naslib[naslib["dataset"] == "cifar10"]
     cells = list(naslib["arch"])[: arguments.limit]
-    scores = score_cells(cells, arguments)
+    arguments.work_dir = arguments.work_dir or arguments.out / "partial"
+    arguments.work_dir.mkdir(parents=True, exist_ok=True)
+    if arguments.threads:
+        torch.set_num_threads(arguments.threads)
+    if not arguments.summarise_only:
+        for repeat in arguments.only_repeats if arguments.only_repeats is not None else range(arguments.repeats):
+            score_repeat(cells, repeat, arguments)
+    scores = load_scores(cells, arguments)
     truth = load_ground_truth(str(arguments.ground_truth))
     write_outputs(scores, correlate(scores, truth, naslib), truth, arguments)
 

@@ -76,6 +76,8 @@ def test_list_shows_registries(capsys):
     assert "15,625 architectures" in out
     assert "diswot" in out
     assert "maximize" in out
+    assert "BatchNorm in train mode" in out
+    assert "source: Mellor, Turner, Storkey, Crowley" in out
     assert "evolution" in out
 
 

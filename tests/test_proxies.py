@@ -239,3 +239,20 @@ def test_input_independent_student_fails_diswot(space, batch, teacher_outputs):
     model = space.build("|none~0|+|nor_conv_1x1~0|none~1|+|none~0|avg_pool_3x3~1|none~2|")
     with pytest.raises(ProxyError, match="same for every input"):
         proxies.create("diswot").score(model, batch, teacher_outputs)
+
+
+@pytest.mark.parametrize("name", ["nwot", "diswot", "snip"])
+def test_channels_last_scores_match_default_layout(name, space, batch):
+    teacher = space.build(TEACHER_CELL)
+    scores = []
+    for channels_last in (False, True):
+        evaluator = Evaluator(space, [proxies.create(name)], batch, teacher=teacher, channels_last=channels_last)
+        scores.append(evaluator.evaluate(STUDENT_CELL)["scores"][name])
+    assert scores[1] == pytest.approx(scores[0], rel=1e-4)
+
+
+def test_channels_last_needs_image_inputs(space):
+    batch = Batch(torch.randn(4, 10), torch.zeros(4, dtype=torch.long))
+    with pytest.raises(ValueError, match="channels_last needs 4-D image inputs.*channels_last=False"):
+        Evaluator(space, [proxies.create("params")], batch, channels_last=True)
+    assert Evaluator(space, [proxies.create("params")], batch).memory_format == torch.contiguous_format

@@ -186,7 +186,58 @@ def test_repeated_scoring_keeps_no_tensors(name, space, batch):
     assert _live_tensor_count() == before
 
 
+@pytest.mark.parametrize("name", sorted(TEACHER_PROXIES | {"diswot", "cka"}))
+def test_repeated_teacher_scoring_keeps_no_tensors(name, space, batch, teacher_outputs):
+    model = build(space)
+    proxy = proxies.create(name)
+    proxy.score(model, batch, teacher_outputs)
+    before = _live_tensor_count()
+    for _ in range(5):
+        proxy.score(model, batch, teacher_outputs)
+    assert _live_tensor_count() == before
+
+
 # nwot
+
+
+def _explicit_nwot(model: nn.Module, inputs: torch.Tensor) -> float:
+    # One kernel term per ReLU call, with no sharing between calls.
+    kernel = torch.zeros(inputs.shape[0], inputs.shape[0], dtype=torch.float64)
+
+    def hook(module, module_inputs, output):
+        nonlocal kernel
+        codes = (output.reshape(inputs.shape[0], -1) > 0).double()
+        kernel = kernel + codes @ codes.T + (1 - codes) @ (1 - codes).T
+
+    handles = [module.register_forward_hook(hook) for module in model.modules() if isinstance(module, nn.ReLU)]
+    with torch.no_grad():
+        model.train()(inputs)
+    for handle in handles:
+        handle.remove()
+    return float(torch.linalg.slogdet(kernel).logabsdet)
+
+
+class _SharedInputBlock(nn.Module):
+    """Two ReLUs read one tensor, which is then changed in place and read by a third ReLU."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.conv = nn.Conv2d(3, 4, 3, padding=1)
+        self.relu_a, self.relu_b, self.relu_c = nn.ReLU(), nn.ReLU(), nn.ReLU(inplace=True)
+        self.shift = nn.Conv2d(3, 4, 1)
+
+    def forward(self, x):
+        hidden = self.conv(x)
+        total = self.relu_a(hidden) + self.relu_b(hidden)
+        hidden += self.shift(x)  # the residual update that a cache keyed on the tensor alone would miss
+        return (total + self.relu_c(hidden)).mean((2, 3))
+
+
+def test_nwot_shared_and_in_place_inputs_match_explicit_kernel(batch):
+    torch.manual_seed(0)
+    model = _SharedInputBlock()
+    expected = _explicit_nwot(model, batch.inputs)
+    assert proxies.create("nwot").score(model, batch).value == pytest.approx(expected, rel=1e-12)
 
 
 def test_activation_code_kernel_counts_agreements():

@@ -20,35 +20,48 @@ def preserved_state(model: nn.Module) -> Iterator[nn.Module]:
     Proxies run forward and backward passes in train mode, which updates BatchNorm running
     statistics and fills ``.grad``; this undoes all of it, also when the proxy raises.
     """
-    tensors = {name: tensor.detach().clone() for name, tensor in model.state_dict(keep_vars=True).items()
-               if isinstance(tensor, torch.Tensor)}
-    parameters = dict(model.named_parameters())
-    gradients = {name: None if p.grad is None else p.grad.detach().clone() for name, p in parameters.items()}
-    requires_grad = {name: p.requires_grad for name, p in parameters.items()}
-    modes = {name: module.training for name, module in model.named_modules()}
-    hooks = {name: {attribute: set(getattr(module, attribute, {}).keys()) for attribute in _HOOK_ATTRIBUTES}
-             for name, module in model.named_modules()}
+    # One walk over the modules serves every snapshot below. Searches score thousands of
+    # candidates, and repeated walks and state_dict() calls used to cost more than the copies.
+    modules = [module for _, module in model.named_modules(remove_duplicate=True)]
+    parameters = _unique([p for module in modules for p in module._parameters.values() if p is not None])
+    buffers = _unique([b for module in modules for b in module._buffers.values() if b is not None])
+
+    with torch.no_grad():
+        values = [tensor.detach().clone() for tensor in parameters + buffers]
+    gradients = [None if p.grad is None else p.grad.detach().clone() for p in parameters]
+    requires_grad = [p.requires_grad for p in parameters]
+    modes = [module.training for module in modules]
+    hooks = [{attribute: set(getattr(module, attribute, {}).keys()) for attribute in _HOOK_ATTRIBUTES}
+             for module in modules]
     try:
         yield model
     finally:
-        _restore(model, tensors, gradients, requires_grad, modes, hooks)
+        with torch.no_grad():
+            for tensor, saved in zip(parameters + buffers, values):
+                tensor.copy_(saved)
+        for parameter, flag, gradient in zip(parameters, requires_grad, gradients):
+            parameter.requires_grad_(flag)
+            parameter.grad = gradient
+        for module, training, registered_before in zip(modules, modes, hooks):
+            module.training = training
+            _remove_new_hooks(module, registered_before)
 
 
-def _restore(model, tensors, gradients, requires_grad, modes, hooks) -> None:
-    current = model.state_dict(keep_vars=True)
-    with torch.no_grad():
-        for name, saved in tensors.items():
-            current[name].copy_(saved)
+def _unique(tensors: list[torch.Tensor]) -> list[torch.Tensor]:
+    # A tensor shared by two modules (tied weights) is saved and restored once.
+    seen: set[int] = set()
+    kept = []
+    for tensor in tensors:
+        if id(tensor) not in seen:
+            seen.add(id(tensor))
+            kept.append(tensor)
+    return kept
 
-    for name, parameter in model.named_parameters():
-        parameter.requires_grad_(requires_grad[name])
-        parameter.grad = gradients[name]
 
-    for name, module in model.named_modules():
-        module.training = modes.get(name, module.training)
-        for attribute, keys in hooks.get(name, {}).items():
-            registered = getattr(module, attribute, None)
-            if registered is None:
-                continue
-            for key in [key for key in registered if key not in keys]:
-                del registered[key]
+def _remove_new_hooks(module: nn.Module, registered_before: dict[str, set]) -> None:
+    for attribute, keys in registered_before.items():
+        registered = getattr(module, attribute, None)
+        if registered is None:
+            continue
+        for key in [key for key in registered if key not in keys]:
+            del registered[key]

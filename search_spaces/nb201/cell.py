@@ -8,6 +8,7 @@ Extending the Scope of Reproducible Neural Architecture Search", ICLR 2020).
 
 from __future__ import annotations
 
+import itertools
 from typing import Any, Mapping
 
 OPERATIONS: tuple[str, ...] = ("none", "skip_connect", "nor_conv_1x1", "nor_conv_3x3", "avg_pool_3x3")
@@ -123,3 +124,15 @@ def canonical_key(cell: Cell) -> str:
                 terms.append(f"({nodes[source]})@{op}")
         nodes[target] = "+".join(sorted(terms))
     return nodes[3]
+
+
+def distinct_cells() -> list[Cell]:
+    """Return one cell per isomorphism class: 6,466 cells, each the first of its class in edge-product order.
+
+    Scoring these covers the whole space once; a proxy gives equal scores to cells of one
+    class when their weights are seeded from the canonical key, as ``archsearch`` does.
+    """
+    representatives: dict[str, Cell] = {}
+    for cell in itertools.product(OPERATIONS, repeat=len(EDGES)):
+        representatives.setdefault(canonical_key(cell), cell)  # type: ignore[arg-type]
+    return list(representatives.values())
