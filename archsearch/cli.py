@@ -151,6 +151,10 @@ def build_parser() -> argparse.ArgumentParser:
     score.add_argument("--device", default=None, help="cpu or cuda (default: cuda when available)")
 
     commands.add_parser("list", help="list search spaces, proxies and searchers")
+
+    spaces = commands.add_parser("spaces", help="show each search space's size, default options and "
+                                                "dimensions (decisions and their choices)")
+    spaces.add_argument("names", nargs="*", metavar="SPACE", help="search spaces to show (default: all)")
     return parser
 
 

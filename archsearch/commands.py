@@ -136,6 +136,28 @@ def run_list(arguments: argparse.Namespace) -> int:
     return 0
 
 
+def run_spaces(arguments: argparse.Namespace) -> int:
+    names = list(arguments.names) or search_spaces.list()
+    # Every name is checked before anything is printed, so an unknown name prints only the error.
+    spaces = [search_spaces.create(name) for name in names]
+    blocks = [_describe_space(name, space) for name, space in zip(names, spaces)]
+    print("\n\n".join(blocks))
+    return 0
+
+
+def _describe_space(name: str, space: search_spaces.SearchSpace) -> str:
+    dimensions = space.dimensions()
+    example = space.format(space.from_dimensions({dimension.name: dimension.choices[0] for dimension in dimensions}))
+    options = ", ".join(f"{key}={value}" for key, value in space.config().items())
+    name_width = max(len(dimension.name) for dimension in dimensions)
+    lines = [f"{name}: {space.size:,} architectures, {len(dimensions)} dimensions",
+             f"  default options: {options or 'none'}",
+             f"  example: {example}"]
+    for dimension in dimensions:
+        lines.append(f"  {dimension.name:<{name_width}}  {', '.join(map(str, dimension.choices))}")
+    return "\n".join(lines)
+
+
 def print_summary(run: RunStore, top: int) -> int:
     """Print the run's counts and its ``top`` candidates as a table; return 1 if nothing was scored."""
     frame = run.to_dataframe()

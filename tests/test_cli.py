@@ -81,6 +81,28 @@ def test_list_shows_registries(capsys):
     assert "evolution" in out
 
 
+def test_spaces_shows_sizes_and_dimensions(capsys):
+    code, out, err = run_main(["spaces"], capsys)
+    assert code == 0, err
+    blocks = out.strip().split("\n\n")
+    assert [block.split(":")[0] for block in blocks] == ["nb201", "resnet_cifar", "timm_resnet"]
+    cifar = blocks[1].splitlines()
+    assert cifar[0] == "resnet_cifar: 64 architectures, 6 dimensions"
+    assert "  depth1  2, 6, 10, 14" in cifar
+    assert "  width3  64" in cifar
+    assert "  example: d2-2-2_w16-32-64" in cifar
+    assert "  block   basic, bottleneck" in blocks[2].splitlines()
+    assert "15,625 architectures" in blocks[0]
+
+
+def test_spaces_unknown_name_exits_2(capsys):
+    code, out, err = run_main(["spaces", "resnet_cifar", "darts"], capsys)
+    assert code == 2
+    assert out == ""
+    assert err.strip() == ("archsearch spaces: error: unknown search space 'darts'; valid names: nb201, "
+                           "resnet_cifar, timm_resnet")
+
+
 def test_search_distill_export_round_trip(tmp_path, capsys, cache_dir):
     run_dir = tmp_path / "run"
     code, out, err = run_main(["search", "--evaluations", "12", "--population", "6", "--sample-size", "3",

@@ -9,16 +9,11 @@ from search_spaces.base import Dimension, SearchSpace
 from search_spaces.nb201.cell import (EDGE_NAMES, OPERATIONS, Cell, canonical_key, format_cell,
                                       parse_cell_mapping, parse_cell_string)
 from search_spaces.nb201.network import NB201Network
+from search_spaces.options import positive_int
 from search_spaces.registry import register_space
 
 # Input sizes of the benchmark's datasets: CIFAR-10/100 are 32x32, ImageNet16-120 is 16x16.
 DATASET_INPUT_SIZES = {"cifar10": 32, "cifar100": 32, "imagenet16_120": 16}
-
-
-def _positive_int(name: str, value: Any) -> int:
-    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-        raise ValueError(f"{name} must be a positive integer, got {value!r}")
-    return value
 
 
 @register_space("nb201")
@@ -44,11 +39,11 @@ class NB201Space(SearchSpace):
 
     def __init__(self, num_classes: int = 10, input_size: int = 32, channels: int = 16, cells_per_stage: int = 5,
                  in_channels: int = 3) -> None:
-        self._num_classes = _positive_int("num_classes", num_classes)
-        self.input_size = _positive_int("input_size", input_size)
-        self.channels = _positive_int("channels", channels)
-        self.cells_per_stage = _positive_int("cells_per_stage", cells_per_stage)
-        self.in_channels = _positive_int("in_channels", in_channels)
+        self._num_classes = positive_int("num_classes", num_classes)
+        self.input_size = positive_int("input_size", input_size)
+        self.channels = positive_int("channels", channels)
+        self.cells_per_stage = positive_int("cells_per_stage", cells_per_stage)
+        self.in_channels = positive_int("in_channels", in_channels)
 
     @property
     def num_classes(self) -> int:
@@ -91,7 +86,7 @@ class NB201Space(SearchSpace):
         return canonical_key(self.parse(arch))
 
     def build(self, arch: Cell, num_classes: int | None = None) -> NB201Network:
-        classes = self._num_classes if num_classes is None else _positive_int("num_classes", num_classes)
+        classes = self._num_classes if num_classes is None else positive_int("num_classes", num_classes)
         return NB201Network(self.parse(arch), num_classes=classes, channels=self.channels,
                             cells_per_stage=self.cells_per_stage, in_channels=self.in_channels)
 
