@@ -101,10 +101,13 @@ class CategoricalSpace(SearchSpace):
 
     def _check_value(self, dimension: Dimension, value: Any, text: str | None) -> Any:
         # Integers from NumPy or a JSON file compare equal to the int choices, but True == 1 would
-        # too, so booleans are rejected before the comparison.
+        # too, so booleans are rejected before the comparison. A float choice also matches an
+        # equal int, so a ratio of 4.0 can be given as 4.
         for choice in dimension.choices:
             if isinstance(choice, numbers.Integral) and not isinstance(choice, bool):
                 matches = isinstance(value, numbers.Integral) and not isinstance(value, bool) and value == choice
+            elif isinstance(choice, float):
+                matches = isinstance(value, numbers.Real) and not isinstance(value, bool) and value == choice
             else:
                 matches = type(value) is type(choice) and value == choice
             if matches:

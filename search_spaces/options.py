@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import numbers
 from typing import Any, Sequence
 
@@ -60,3 +61,26 @@ def compact_stage_choices(per_stage: tuple[tuple[int, ...], ...]) -> list[int] |
     if all(choices == per_stage[0] for choices in per_stage):
         return list(per_stage[0])
     return [list(choices) for choices in per_stage]
+
+
+def float_choices(name: str, value: Any) -> tuple[float, ...]:
+    """Return the choices of one real-valued decision as a tuple of distinct positive floats.
+
+    Integers are accepted and stored as floats, so ``(2, 4)`` and ``(2.0, 4.0)`` give the same
+    choices.
+
+    Raises:
+        ValueError: If ``value`` is not a non-empty sequence of distinct positive finite numbers.
+    """
+    if isinstance(value, (str, bytes)) or not isinstance(value, Sequence) or len(value) == 0:
+        raise ValueError(f"{name} must be a non-empty sequence of positive numbers, got {value!r}")
+    choices = []
+    for item in value:
+        if isinstance(item, bool) or not isinstance(item, numbers.Real) or not math.isfinite(item) or item <= 0:
+            raise ValueError(f"each choice of {name} must be a positive finite number, got {item!r}")
+        choices.append(float(item))
+    duplicates = sorted({choice for choice in choices if choices.count(choice) > 1})
+    if duplicates:
+        raise ValueError(f"{name} lists {', '.join(map(str, duplicates))} more than once; give each choice once, "
+                         f"got {choices}")
+    return tuple(choices)

@@ -85,7 +85,7 @@ def test_spaces_shows_sizes_and_dimensions(capsys):
     code, out, err = run_main(["spaces"], capsys)
     assert code == 0, err
     blocks = out.strip().split("\n\n")
-    assert [block.split(":")[0] for block in blocks] == ["nb201", "resnet_cifar", "timm_resnet"]
+    assert [block.split(":")[0] for block in blocks] == ["nb201", "resnet_cifar", "timm_resnet", "vit"]
     cifar = blocks[1].splitlines()
     assert cifar[0] == "resnet_cifar: 64 architectures, 6 dimensions"
     assert "  depth1  2, 6, 10, 14" in cifar
@@ -100,7 +100,7 @@ def test_spaces_unknown_name_exits_2(capsys):
     assert code == 2
     assert out == ""
     assert err.strip() == ("archsearch spaces: error: unknown search space 'darts'; valid names: nb201, "
-                           "resnet_cifar, timm_resnet")
+                           "resnet_cifar, timm_resnet, vit")
 
 
 def test_search_distill_export_round_trip(tmp_path, capsys, cache_dir):
