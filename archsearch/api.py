@@ -78,6 +78,11 @@ def prepare_space(space: str, space_options: Mapping[str, Any] | None, data: str
     """
     options = dict(space_options or {})
     provisional = search_spaces.create(space, **options)
+    if len(provisional.input_shape) != 3:
+        # TODO: score text spaces here with a TextBatch, TextTeacherOutputs and an hf:PATH teacher.
+        raise ValueError(f"search space {space!r} takes token sequences, but searches and scoring from the command "
+                         "line read image data only; score its students in Python with the transformer proxies "
+                         "(minilm_relation, hidden_relation, hidden_cka)")
     channels, height, _ = provisional.input_shape
     splits = load_data(data, input_size=height, channels=channels, download=download)
     if "num_classes" in options and options["num_classes"] != splits.num_classes:

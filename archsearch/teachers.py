@@ -1,4 +1,4 @@
-"""Teacher networks for distillation: the built-in demo CNN, timm models and saved checkpoints.
+"""Teacher networks for distillation: the demo CNN, timm models, checkpoints and Hugging Face folders.
 
 ``load_teacher(spec, data)`` accepts these spec forms:
 
@@ -7,9 +7,12 @@
   made for other data or another recipe version is replaced by a new training run.
 - ``"timm:NAME"``: the timm model NAME with its pretrained weights from the local Hugging Face
   cache, or with the state dict in ``checkpoint``. Nothing is downloaded.
+- ``"hf:PATH"``: the transformers encoder and tokenizer in the local folder PATH, returned as
+  an ``archsearch.hf_teachers.HFTeacher`` (see that module for the files it needs). ``data``
+  may be ``None`` for this form.
 - A path to a checkpoint written by ``save_teacher``.
 
-Every teacher follows the timm feature protocol (``forward_features``, ``forward_head`` with
+Every image teacher follows the timm feature protocol (``forward_features``, ``forward_head`` with
 ``pre_logits``, ``get_classifier``, ``num_features``) and is returned in eval mode.
 
 Example:
@@ -37,12 +40,14 @@ import torch.nn as nn
 import torch.nn.functional as F
 
 from archsearch.data import DataSplits, data_loader
+from archsearch.hf_teachers import is_hf_spec, load_hf_teacher
 
 logger = logging.getLogger("archsearch.teachers")
 
 CHECKPOINT_FORMAT = "archsearch-teacher"
 CHECKPOINT_VERSION = 1
-SPEC_FORMS = 'None or "demo" (built-in demo teacher), "timm:NAME" (a timm model), or the path of a teacher checkpoint'
+SPEC_FORMS = ('None or "demo" (built-in demo teacher), "timm:NAME" (a timm model), "hf:PATH" (a Hugging Face model '
+              'folder), or the path of a teacher checkpoint')
 
 # Increase RECIPE_VERSION whenever DemoTeacher or DEMO_RECIPE changes, so that cached demo
 # teachers trained by the old recipe are retrained instead of reused.
@@ -125,7 +130,7 @@ def default_cache_dir() -> Path:
     return base / "archsearch"
 
 
-def load_teacher(spec: str | None, data: DataSplits, *, checkpoint: str | Path | None = None,
+def load_teacher(spec: str | None, data: DataSplits | None, *, checkpoint: str | Path | None = None,
                  cache_dir: str | Path | None = None, device: str | torch.device = "cpu",
                  log: logging.Logger | None = None) -> nn.Module:
     """Build the teacher named by ``spec`` for ``data`` and return it in eval mode on ``device``.
@@ -133,7 +138,8 @@ def load_teacher(spec: str | None, data: DataSplits, *, checkpoint: str | Path |
     Args:
         spec: One of the forms in the module docstring.
         data: The dataset the teacher classifies; it sets the classes and input channels,
-            and the demo teacher trains on its train split.
+            and the demo teacher trains on its train split. Unused, and may be ``None``, for
+            ``hf:PATH``.
         checkpoint: For ``timm:NAME`` only: a ``.pth``, ``.pt`` or ``.safetensors`` state dict
             to load in place of the pretrained weights.
         cache_dir: Folder of the demo teacher cache; ``None`` uses ``default_cache_dir()``.
@@ -143,7 +149,8 @@ def load_teacher(spec: str | None, data: DataSplits, *, checkpoint: str | Path |
     Raises:
         ValueError: If the spec is invalid, the weights are not available locally or do not
             fit the model, or the number of classes differs from ``data``.
-        FileNotFoundError: If a checkpoint file does not exist.
+        FileNotFoundError: If a checkpoint file or a Hugging Face model folder or its files do
+            not exist.
 
     Example:
         >>> teacher = load_teacher(None, load_data("digits"))  # trains or reads the demo teacher
@@ -154,6 +161,13 @@ def load_teacher(spec: str | None, data: DataSplits, *, checkpoint: str | Path |
         raise ValueError(f"checkpoint={str(checkpoint)!r} needs a teacher spec of the form timm:NAME, got {spec!r}; "
                          "an archsearch teacher checkpoint is passed as the spec itself")
 
+    if is_hf_spec(spec):
+        return load_hf_teacher(spec, device=device)
+    if isinstance(spec, str) and (Path(spec).expanduser() / "config.json").is_file():
+        raise ValueError(f"teacher spec {spec!r} is a Hugging Face model folder; write it as hf:{spec}")
+    if data is None:
+        raise ValueError(f"teacher spec {spec!r} needs the image data it classifies; pass data=load_data(...), "
+                         "or use an hf:PATH teacher for text")
     if spec is None or spec == "demo":
         model = _load_demo_teacher(data, Path(cache_dir) if cache_dir is not None else default_cache_dir(),
                                    device, log)
@@ -354,7 +368,7 @@ def _read_checkpoint(path: Path) -> dict[str, Any]:
 def _load_checkpoint_teacher(path: Path, data: DataSplits) -> nn.Module:
     if path.is_dir():
         raise ValueError(f"teacher spec {str(path)!r} is a folder; pass the path of a checkpoint file written "
-                         "by save_teacher")
+                         "by save_teacher, or hf:PATH for a Hugging Face model folder")
     if not path.is_file():
         if path.suffix or os.sep in str(path):
             raise FileNotFoundError(f"teacher checkpoint {str(path)!r} not found; pass the path of a file "

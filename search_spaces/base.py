@@ -71,8 +71,13 @@ class SearchSpace(abc.ABC):
 
     @property
     @abc.abstractmethod
-    def input_shape(self) -> tuple[int, int, int]:
-        """Shape (channels, height, width) of one input image."""
+    def input_shape(self) -> tuple[int, ...]:
+        """Shape of one input without the batch dimension.
+
+        Image spaces return (channels, height, width). Text spaces return (sequence_length,):
+        one input is a sequence of integer token ids, so it cannot be made with
+        ``torch.zeros(input_shape)`` and those spaces override ``cost``.
+        """
 
     @property
     @abc.abstractmethod

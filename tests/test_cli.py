@@ -32,7 +32,7 @@ def run_main(argv, capsys):
 
 
 @pytest.mark.parametrize("argv, message", [
-    (["search", "--space", "darts"], "unknown search space 'darts'; valid names: nb201"),
+    (["search", "--space", "darts"], "unknown search space 'darts'; valid names: bert, nb201, resnet_cifar"),
     (["search", "--proxy", "naswot"], "unknown proxy 'naswot'; valid names: cka, diswot"),
     (["search", "--proxy", "diswot,bogus"], "unknown proxy 'bogus'"),
     (["search", "--searcher", "bayes"], "unknown searcher 'bayes'; valid names: evolution, random"),
@@ -85,21 +85,22 @@ def test_spaces_shows_sizes_and_dimensions(capsys):
     code, out, err = run_main(["spaces"], capsys)
     assert code == 0, err
     blocks = out.strip().split("\n\n")
-    assert [block.split(":")[0] for block in blocks] == ["nb201", "resnet_cifar", "timm_resnet", "vit"]
-    cifar = blocks[1].splitlines()
+    assert [block.split(":")[0] for block in blocks] == ["bert", "nb201", "resnet_cifar", "timm_resnet", "vit"]
+    assert blocks[0].splitlines()[0] == "bert: 256 architectures, 4 dimensions"
+    cifar = blocks[2].splitlines()
     assert cifar[0] == "resnet_cifar: 64 architectures, 6 dimensions"
     assert "  depth1  2, 6, 10, 14" in cifar
     assert "  width3  64" in cifar
     assert "  example: d2-2-2_w16-32-64" in cifar
-    assert "  block   basic, bottleneck" in blocks[2].splitlines()
-    assert "15,625 architectures" in blocks[0]
+    assert "  block   basic, bottleneck" in blocks[3].splitlines()
+    assert "15,625 architectures" in blocks[1]
 
 
 def test_spaces_unknown_name_exits_2(capsys):
     code, out, err = run_main(["spaces", "resnet_cifar", "darts"], capsys)
     assert code == 2
     assert out == ""
-    assert err.strip() == ("archsearch spaces: error: unknown search space 'darts'; valid names: nb201, "
+    assert err.strip() == ("archsearch spaces: error: unknown search space 'darts'; valid names: bert, nb201, "
                            "resnet_cifar, timm_resnet, vit")
 
 

@@ -12,6 +12,11 @@ import torch.nn as nn
 _HOOK_ATTRIBUTES = ("_forward_hooks", "_forward_pre_hooks", "_backward_hooks", "_backward_pre_hooks",
                     "_state_dict_hooks", "_load_state_dict_pre_hooks")
 
+# transformers 5 (checked with 5.25) installs output-capturing hooks on the first forward pass and sets
+# this attribute. Restoring it with the hooks makes the next forward pass install them again.
+_LAZY_HOOK_FLAGS = ("_output_capturing_hooks_installed",)
+_UNSET = object()
+
 
 @contextlib.contextmanager
 def preserved_state(model: nn.Module) -> Iterator[nn.Module]:
@@ -33,6 +38,7 @@ def preserved_state(model: nn.Module) -> Iterator[nn.Module]:
     modes = [module.training for module in modules]
     hooks = [{attribute: set(getattr(module, attribute, {}).keys()) for attribute in _HOOK_ATTRIBUTES}
              for module in modules]
+    hook_flags = [{flag: module.__dict__.get(flag, _UNSET) for flag in _LAZY_HOOK_FLAGS} for module in modules]
     try:
         yield model
     finally:
@@ -42,9 +48,10 @@ def preserved_state(model: nn.Module) -> Iterator[nn.Module]:
         for parameter, flag, gradient in zip(parameters, requires_grad, gradients):
             parameter.requires_grad_(flag)
             parameter.grad = gradient
-        for module, training, registered_before in zip(modules, modes, hooks):
+        for module, training, registered_before, flags in zip(modules, modes, hooks, hook_flags):
             module.training = training
             _remove_new_hooks(module, registered_before)
+            _restore_flags(module, flags)
 
 
 def _unique(tensors: list[torch.Tensor]) -> list[torch.Tensor]:
@@ -65,3 +72,11 @@ def _remove_new_hooks(module: nn.Module, registered_before: dict[str, set]) -> N
             continue
         for key in [key for key in registered if key not in keys]:
             del registered[key]
+
+
+def _restore_flags(module: nn.Module, flags: dict[str, object]) -> None:
+    for flag, value in flags.items():
+        if value is _UNSET:
+            module.__dict__.pop(flag, None)
+        else:
+            module.__dict__[flag] = value
