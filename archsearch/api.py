@@ -95,8 +95,9 @@ def prepare_space(space: str, space_options: Mapping[str, Any] | None, data: str
 def search(space: str = "nb201", proxy: str | Sequence[str] = "diswot", *, searcher: str = "evolution",
            data: str | None = None, download: bool = False, teacher: str | None = None,
            teacher_checkpoint: str | None = None, evaluations: int | None = DEFAULT_EVALUATIONS, seconds: float | None = None, seed: int = 0,
-           max_params: float | None = None, max_flops: float | None = None, batch_size: int = 64,
-           out_dir: str | Path | None = None, space_options: Mapping[str, Any] | None = None,
+           max_params: float | None = None, max_flops: float | None = None, max_latency_ms: float | None = None,
+           latency_batch_size: int | None = None, batch_size: int = 64, out_dir: str | Path | None = None,
+           space_options: Mapping[str, Any] | None = None,
            searcher_options: Mapping[str, Any] | None = None, device: str | None = None,
            progress: bool = False) -> RunStore:
     """Search ``space`` for the student that the proxy predicts will distil best from the teacher.
@@ -119,6 +120,15 @@ def search(space: str = "nb201", proxy: str | Sequence[str] = "diswot", *, searc
         seed: Seed of the searcher, the scoring batch and each candidate's initialisation.
         max_params: Maximum parameters of a candidate.
         max_flops: Maximum multiply-accumulates per input of a candidate.
+        max_latency_ms: Maximum latency of a candidate in milliseconds: the median wall time
+            of one forward pass of a batch of ``latency_batch_size`` random inputs on
+            ``device``, over 10 timed passes after 3 warm-up passes. It is measured only
+            when this is set, after the parameter and FLOP limits pass, and takes 13
+            forward passes per candidate. The numbers depend on the machine and its
+            load, so a limit carries over to another machine only roughly. A run with a
+            latency limit resumes only on the same device type (CPU or CUDA).
+        latency_batch_size: Inputs per timed forward pass (default 1); needs
+            ``max_latency_ms``.
         batch_size: Size of the scoring minibatch.
         out_dir: Run directory. If it already contains a run with the same configuration, the
             search resumes there. Default: a new folder under ``./archsearch-runs``.
@@ -141,7 +151,7 @@ def search(space: str = "nb201", proxy: str | Sequence[str] = "diswot", *, searc
     if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 2:
         raise ValueError(f"batch_size must be an integer of at least 2, got {batch_size!r}")
     budget = Budget(evaluations=evaluations, seconds=seconds)
-    limits = CostLimits(max_params=max_params, max_flops=max_flops)
+    limits = _cost_limits(max_params, max_flops, max_latency_ms, latency_batch_size)
     device_object = resolve_device(device)
     search_space, splits = prepare_space(space, space_options, data, download=download)
     check_batch_size(batch_size, splits)
@@ -150,7 +160,7 @@ def search(space: str = "nb201", proxy: str | Sequence[str] = "diswot", *, searc
     config = {
         "space": space, "space_config": search_space.config(), "proxies": proxy_names, "searcher": searcher,
         "searcher_config": search_algorithm.config(), "seed": seed,
-        "limits": {"max_params": max_params, "max_flops": max_flops}, "data": data, "data_name": splits.name,
+        "limits": _limits_config(limits, device_object), "data": data, "data_name": splits.name,
         "teacher": teacher, "teacher_checkpoint": teacher_checkpoint, "batch_size": batch_size,
         "budget": {"evaluations": evaluations, "seconds": seconds},
         "directions": {proxy_object.name: proxy_object.direction for proxy_object in proxy_objects},
@@ -169,6 +179,36 @@ def search(space: str = "nb201", proxy: str | Sequence[str] = "diswot", *, searc
         return run_search(search_algorithm, evaluator, store, budget, progress=progress)
 
 
+def _cost_limits(max_params: float | None, max_flops: float | None, max_latency_ms: float | None,
+                latency_batch_size: int | None) -> CostLimits:
+    """Build the cost limits of a search from its arguments.
+
+    Raises:
+        ValueError: If a limit is invalid, or ``latency_batch_size`` is given without
+            ``max_latency_ms``.
+    """
+    if latency_batch_size is not None and max_latency_ms is None:
+        raise ValueError(f"latency_batch_size={latency_batch_size!r} sets the latency measurement of max_latency_ms; "
+                         "pass max_latency_ms too, or leave latency_batch_size out")
+    batch_size = 1 if latency_batch_size is None else latency_batch_size
+    return CostLimits(max_params=max_params, max_flops=max_flops, max_latency_ms=max_latency_ms,
+                      latency_batch_size=batch_size)
+
+
+def _limits_config(limits: CostLimits, device: torch.device) -> dict[str, Any]:
+    """Return the ``limits`` entry of a run configuration, which ``resume`` passes back to ``search``."""
+    config: dict[str, Any] = {"max_params": limits.max_params, "max_flops": limits.max_flops}
+    # The latency settings are stored only with a latency limit, so the limits of a run
+    # without one equal those stored before latency limits existed, and such runs resume.
+    # The device type is stored with them because a CPU and a GPU time the same network
+    # very differently, so a resume must measure on the same kind of device.
+    if limits.max_latency_ms is not None:
+        config["max_latency_ms"] = limits.max_latency_ms
+        config["latency_batch_size"] = limits.latency_batch_size
+        config["latency_device"] = device.type
+    return config
+
+
 def check_batch_size(batch_size: int, splits: DataSplits) -> None:
     """Raise a ValueError before any work when the scoring batch cannot come from the train split."""
     if batch_size > len(splits.train):
@@ -182,6 +222,9 @@ def check_limits_reachable(space: search_spaces.SearchSpace, limits: CostLimits,
     Without this check a search under an impossible limit would reject candidates until its
     idle-proposal cap stops it, with nothing scored.
     """
+    # NOTE: a latency limit is not checked here, because the smallest network's latency is not
+    # known without building and timing it. A latency limit that no candidate meets ends the
+    # search at the idle-proposal cap.
     smallest = space.minimum_cost(num_classes=num_classes)
     if smallest is None:
         return
@@ -221,6 +264,8 @@ def resume(run_dir: str | Path, *, evaluations: int | None = None, seconds: floa
                   teacher=config["teacher"], teacher_checkpoint=config["teacher_checkpoint"],
                   evaluations=budget["evaluations"], seconds=budget["seconds"], seed=config["seed"],
                   max_params=config["limits"]["max_params"], max_flops=config["limits"]["max_flops"],
+                  max_latency_ms=config["limits"].get("max_latency_ms"),
+                  latency_batch_size=config["limits"].get("latency_batch_size"),
                   batch_size=config["batch_size"], out_dir=run_dir, space_options=config["space_config"],
                   searcher_options=config["searcher_config"], device=device, progress=progress)
 
@@ -228,7 +273,8 @@ def resume(run_dir: str | Path, *, evaluations: int | None = None, seconds: floa
 def score(archs: Sequence[Any], proxy: str | Sequence[str] = "diswot", *, space: str = "nb201",
           data: str | None = None, teacher: str | None = None, teacher_checkpoint: str | None = None,
           seed: int = 0, batch_size: int = 64, space_options: Mapping[str, Any] | None = None,
-          device: str | None = None, workers: int = 1, progress: bool = False) -> "pd.DataFrame":
+          device: str | None = None, workers: int = 1, latency: bool = False, latency_batch_size: int | None = None,
+          progress: bool = False) -> "pd.DataFrame":
     """Score the given architectures with one or more proxies, without searching.
 
     Each architecture is built and initialised as a search would (same seed rule), so its
@@ -243,11 +289,16 @@ def score(archs: Sequence[Any], proxy: str | Sequence[str] = "diswot", *, space:
             threads. On two CPU cores, 2 workers scored the 6,466 distinct NAS-Bench-201
             cells with nwot in 15.5 minutes, one process with 2 threads in about 16.5
             (``results/proxy_speed``). The scores do not depend on it.
+        latency: Measure each architecture's latency into the ``latency_ms`` column, as
+            ``search`` does for ``max_latency_ms``. Needs ``workers=1``, because processes
+            that share the machine would slow each other's timed passes.
+        latency_batch_size: Inputs per timed forward pass (default 1); needs ``latency``.
         progress: Show a progress bar.
 
     Returns:
         One row per architecture: ``arch``, ``canonical``, ``status``, a ``score_<proxy>``
-        column per proxy, ``params``, ``flops``, ``seconds`` and ``error``.
+        column per proxy, ``params``, ``flops``, ``latency_ms`` (only with ``latency``),
+        ``seconds`` and ``error``.
 
     Example:
         >>> archsearch.score(["|nor_conv_3x3~0|+|nor_conv_3x3~0|nor_conv_3x3~1|+|skip_connect~0|nor_conv_3x3~1|nor_conv_3x3~2|"],
@@ -260,6 +311,7 @@ def score(archs: Sequence[Any], proxy: str | Sequence[str] = "diswot", *, space:
     proxy_names = [proxy] if isinstance(proxy, str) else list(proxy)
     proxy_objects = [proxy_registry.create(name) for name in proxy_names]
     check_workers(workers)
+    limits = _score_limits(latency, latency_batch_size, workers)
     device_object = resolve_device(device)
     search_space, splits = prepare_space(space, space_options, data)
     check_batch_size(batch_size, splits)
@@ -272,7 +324,7 @@ def score(archs: Sequence[Any], proxy: str | Sequence[str] = "diswot", *, space:
     inputs, labels = scoring_batch(splits, batch_size, seed)
     evaluator_options = {"space": search_space, "proxies": proxy_objects, "batch": Batch(inputs, labels),
                          "teacher": teacher_model, "seed": seed, "num_classes": splits.num_classes,
-                         "device": device_object}
+                         "device": device_object, "limits": limits, "record_latency": latency}
     with tqdm(total=len(parsed), disable=not progress, unit="arch", desc="score") as bar:
         if workers > 1:
             records = evaluate_in_workers(evaluator_options, parsed, workers, on_done=bar.update)
@@ -284,4 +336,21 @@ def score(archs: Sequence[Any], proxy: str | Sequence[str] = "diswot", *, space:
                 bar.update(1)
     for index, record in enumerate(records):
         record["index"] = index
-    return records_to_dataframe(records, proxy_names).drop(columns=["objective", "elapsed"])
+    unused_columns = ["objective", "elapsed"] if latency else ["objective", "elapsed", "latency_ms"]
+    return records_to_dataframe(records, proxy_names).drop(columns=unused_columns)
+
+
+def _score_limits(latency: bool, latency_batch_size: int | None, workers: int) -> CostLimits:
+    """Build the limits of ``score``, which reject nothing but carry the latency measurement settings.
+
+    Raises:
+        ValueError: If ``latency_batch_size`` is given without ``latency``, or ``latency`` with
+            more than one worker.
+    """
+    if latency_batch_size is not None and not latency:
+        raise ValueError(f"latency_batch_size={latency_batch_size!r} sets the latency measurement; pass latency=True "
+                         "too, or leave latency_batch_size out")
+    if latency and workers > 1:
+        raise ValueError(f"latency is measured with workers=1 only, because {workers} processes on one machine would "
+                         "slow each other's timed forward passes; pass workers=1")
+    return CostLimits(latency_batch_size=1 if latency_batch_size is None else latency_batch_size)

@@ -60,6 +60,13 @@ def _add_search_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--max-flops", type=_positive_float, default=None, metavar="M",
                         help="maximum multiply-accumulates per input image of a candidate, in millions "
                              "(the NAS convention for FLOPs)")
+    parser.add_argument("--max-latency", type=_positive_float, default=None, metavar="MS",
+                        help="maximum latency of a candidate, in milliseconds: the median time of one forward pass "
+                             "of a --latency-batch-size batch on --device, over 10 timed passes after 3 warm-up "
+                             "passes. Measured only with this option, and slow; the times depend on the machine and "
+                             "its load")
+    parser.add_argument("--latency-batch-size", type=_positive_int, default=None, metavar="N",
+                        help="inputs per timed forward pass of --max-latency (default: 1)")
     parser.add_argument("--batch-size", type=_positive_int, default=64,
                         help="images in the scoring minibatch (default: 64)")
     parser.add_argument("--population", type=_positive_int, default=None,
@@ -146,6 +153,11 @@ def build_parser() -> argparse.ArgumentParser:
                        help="images in the scoring minibatch (default: 64)")
     score.add_argument("--workers", type=_positive_int, default=1,
                        help="processes that score in parallel (default: 1)")
+    score.add_argument("--latency", action="store_true",
+                       help="add a latency_ms column: the median time of one forward pass, in milliseconds, over "
+                            "10 timed passes after 3 warm-up passes (slow; needs --workers 1)")
+    score.add_argument("--latency-batch-size", type=_positive_int, default=None, metavar="N",
+                       help="inputs per timed forward pass of --latency (default: 1)")
     score.add_argument("--out", default=None, metavar="FILE",
                        help="write the table as CSV to FILE (default: print it)")
     score.add_argument("--device", default=None, help="cpu or cuda (default: cuda when available)")

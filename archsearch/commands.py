@@ -46,6 +46,8 @@ def run_search(arguments: argparse.Namespace) -> int:
     elif arguments.population is not None or arguments.sample_size is not None:
         raise ValueError(f"--population and --sample-size set regularised evolution; searcher "
                          f"{arguments.searcher!r} has no such option (use --searcher evolution)")
+    if arguments.latency_batch_size is not None and arguments.max_latency is None:
+        raise ValueError("--latency-batch-size sets the batch of the --max-latency measurement; pass --max-latency too")
 
     with _progress_logging(arguments.quiet) as progress:
         run = api.search(arguments.space, proxy_names, searcher=arguments.searcher, data=arguments.data,
@@ -54,6 +56,7 @@ def run_search(arguments: argparse.Namespace) -> int:
                          evaluations=evaluations, seconds=arguments.seconds, seed=arguments.seed,
                          max_params=None if arguments.max_params is None else arguments.max_params * MILLION,
                          max_flops=None if arguments.max_flops is None else arguments.max_flops * MILLION,
+                         max_latency_ms=arguments.max_latency, latency_batch_size=arguments.latency_batch_size,
                          batch_size=arguments.batch_size, out_dir=arguments.out,
                          searcher_options=searcher_options, device=arguments.device, progress=progress)
     return print_summary(run, arguments.top)
@@ -96,10 +99,16 @@ def run_score(arguments: argparse.Namespace) -> int:
     if not archs:
         raise ValueError("no architectures given; pass them as arguments or with --file FILE")
     proxy_names = [name.strip() for name in arguments.proxy.split(",") if name.strip()]
+    if arguments.latency_batch_size is not None and not arguments.latency:
+        raise ValueError("--latency-batch-size sets the batch of the --latency measurement; pass --latency too")
+    if arguments.latency and arguments.workers > 1:
+        raise ValueError(f"--latency needs --workers 1, because {arguments.workers} processes on one machine would "
+                         "slow each other's timed forward passes")
     with _progress_logging(arguments.quiet) as progress:
         table = api.score(archs, proxy_names, space=arguments.space, data=arguments.data, teacher=arguments.teacher,
                           teacher_checkpoint=arguments.teacher_checkpoint, seed=arguments.seed,
                           batch_size=arguments.batch_size, device=arguments.device, workers=arguments.workers,
+                          latency=arguments.latency, latency_batch_size=arguments.latency_batch_size,
                           progress=progress)
     if arguments.out is None:
         print(table.drop(columns=["canonical"]).to_string(index=False))
@@ -176,5 +185,7 @@ def print_summary(run: RunStore, top: int) -> int:
         shown[name] = table[SCORE_PREFIX + name].map(lambda value: f"{value:.5g}")
     shown["params (M)"] = (table["params"] / MILLION).map(lambda value: f"{value:.3f}")
     shown["MACs (M)"] = (table["flops"] / MILLION).map(lambda value: f"{value:.1f}")
+    if table["latency_ms"].notna().any():
+        shown["latency (ms)"] = table["latency_ms"].map(lambda value: f"{value:.2f}")
     print(shown.to_string(index=False))
     return 0

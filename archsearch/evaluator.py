@@ -13,7 +13,8 @@ import torch.nn as nn
 
 from archsearch.proxies import MAXIMIZE, Batch, Proxy, TeacherOutputs
 from search_spaces import SearchSpace
-from search_spaces.cost import count_flops, count_parameters
+from search_spaces.cost import (DEFAULT_LATENCY_REPEATS, DEFAULT_LATENCY_WARMUP, check_latency_settings, count_flops,
+                                 count_parameters, measure_latency)
 
 logger = logging.getLogger("archsearch.evaluator")
 
@@ -25,25 +26,49 @@ class CostLimits:
     Attributes:
         max_params: Maximum number of parameters.
         max_flops: Maximum multiply-accumulates per input (the NAS convention for FLOPs).
+        max_latency_ms: Maximum median time of one forward pass of a batch of
+            ``latency_batch_size`` inputs, in milliseconds, on the evaluator's device
+            (see ``search_spaces.cost.measure_latency``).
+        latency_batch_size: Inputs per timed forward pass.
+        latency_repeats: Timed forward passes; the median is compared with the limit.
+        latency_warmup: Untimed forward passes before the timed ones.
     """
 
     max_params: float | None = None
     max_flops: float | None = None
+    max_latency_ms: float | None = None
+    latency_batch_size: int = 1
+    latency_repeats: int = DEFAULT_LATENCY_REPEATS
+    latency_warmup: int = DEFAULT_LATENCY_WARMUP
 
     def __post_init__(self) -> None:
-        for name in ("max_params", "max_flops"):
+        for name in ("max_params", "max_flops", "max_latency_ms"):
             value = getattr(self, name)
-            if value is not None and (isinstance(value, bool) or not isinstance(value, (int, float)) or value <= 0):
+            if value is not None and (isinstance(value, bool) or not isinstance(value, (int, float)) or
+                                      not value > 0):
                 raise ValueError(f"{name} must be a positive number or None, got {value!r}")
+        check_latency_settings(self.latency_batch_size, self.latency_repeats, self.latency_warmup, prefix="latency_")
 
-    def violations(self, params: float, flops: float | None) -> list[str]:
-        """Return a description of each limit that the cost exceeds."""
+    def violations(self, params: float, flops: float | None, latency_ms: float | None = None) -> list[str]:
+        """Return a description of each limit that the cost exceeds; a ``None`` cost is not checked."""
         found = []
         if self.max_params is not None and params > self.max_params:
             found.append(f"params {params:.0f} > max_params {self.max_params:.0f}")
         if self.max_flops is not None and flops is not None and flops > self.max_flops:
             found.append(f"flops {flops:.0f} > max_flops {self.max_flops:.0f}")
+        if self.max_latency_ms is not None and latency_ms is not None and latency_ms > self.max_latency_ms:
+            measured, limit = _format_apart(latency_ms, self.max_latency_ms)
+            found.append(f"latency {measured} ms > max_latency_ms {limit} ms")
         return found
+
+
+def _format_apart(value: float, limit: float) -> tuple[str, str]:
+    # One decimal unless both numbers then read the same, as 10.04 and 10.0 would.
+    for decimals in range(1, 7):
+        value_text, limit_text = f"{value:.{decimals}f}", f"{limit:.{decimals}f}"
+        if value_text != limit_text:
+            break
+    return value_text, limit_text
 
 
 def candidate_seed(run_seed: int, canonical: str) -> int:
@@ -63,6 +88,9 @@ class Evaluator:
         batch: The scoring minibatch.
         teacher: The teacher network, required if any proxy needs it.
         limits: Cost limits; a candidate over a limit is recorded as rejected and not scored.
+            Latency is measured only when ``limits.max_latency_ms`` is set or
+            ``record_latency`` is true, on the same device and in the same memory layout as
+            the scoring.
         seed: Run seed; each candidate's weights are initialised from it and its canonical key.
         num_classes: Classifier outputs of built candidates (default: the space's).
         device: Where candidates are scored.
@@ -71,11 +99,14 @@ class Evaluator:
             NAS-Bench-201 cell, mostly because average pooling and BatchNorm have
             vectorised channels-last kernels. Scores agree with the default layout up to
             float rounding.
+        record_latency: Measure the latency of every candidate within the other limits, with
+            the settings of ``limits``, even when ``limits.max_latency_ms`` is not set.
     """
 
     def __init__(self, space: SearchSpace, proxies: Sequence[Proxy], batch: Batch, teacher: nn.Module | None = None,
                  limits: CostLimits = CostLimits(), seed: int = 0, num_classes: int | None = None,
-                 device: str | torch.device = "cpu", channels_last: bool | None = None) -> None:
+                 device: str | torch.device = "cpu", channels_last: bool | None = None,
+                 record_latency: bool = False) -> None:
         if not proxies:
             raise ValueError("at least one proxy is needed; the first one is the objective")
         self.space = space
@@ -90,6 +121,7 @@ class Evaluator:
         self.batch = Batch(batch.inputs.to(self.device, memory_format=self.memory_format),
                            batch.labels.to(self.device))
         self.limits = limits
+        self.record_latency = record_latency
         self.seed = seed
         self.num_classes = num_classes
         self.teacher_outputs: TeacherOutputs | None = None
@@ -109,7 +141,7 @@ class Evaluator:
         canonical = self.space.canonical(arch)
         record: dict[str, Any] = {"arch": self.space.format(arch), "canonical": canonical, "status": "ok",
                                   "objective": None, "scores": {}, "details": {}, "params": None, "flops": None,
-                                  "error": None}
+                                  "latency_ms": None, "error": None}
         try:
             torch.manual_seed(candidate_seed(self.seed, canonical))
             model = self.space.build(arch, num_classes=self.num_classes)
@@ -127,14 +159,26 @@ class Evaluator:
         return record
 
     def _within_limits(self, record: dict[str, Any], model: nn.Module) -> bool:
-        # Parameters are counted first because that is free; FLOPs need a forward pass.
-        if self.limits.violations(record["params"], None):
-            record["error"] = "; ".join(self.limits.violations(record["params"], None))
-            return False
-        record["flops"] = count_flops(model, tuple(self.batch.inputs.shape[1:]))
-        violations = self.limits.violations(record["params"], record["flops"])
+        # The checks run from cheapest to most expensive and stop at the first one that fails.
+        # The parameter count is free and FLOPs need one forward pass. Latency needs warm-up and
+        # repeated passes, so it is measured only when a latency limit is set or requested.
+        violations = self.limits.violations(record["params"], None)
+        if not violations:
+            record["flops"] = count_flops(model, self._input_shape)
+            violations = self.limits.violations(record["params"], record["flops"])
+        if not violations and (self.limits.max_latency_ms is not None or self.record_latency):
+            record["latency_ms"] = measure_latency(model, self._input_shape,
+                                                   batch_size=self.limits.latency_batch_size,
+                                                   repeats=self.limits.latency_repeats,
+                                                   warmup=self.limits.latency_warmup, device=self.device,
+                                                   memory_format=self.memory_format)
+            violations = self.limits.violations(record["params"], record["flops"], record["latency_ms"])
         record["error"] = "; ".join(violations) or None
         return not violations
+
+    @property
+    def _input_shape(self) -> tuple[int, ...]:
+        return tuple(self.batch.inputs.shape[1:])
 
     def _score(self, model: nn.Module, record: dict[str, Any]) -> None:
         # A failing objective fails the candidate, which the caller records. A failing extra

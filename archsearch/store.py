@@ -29,7 +29,7 @@ logger = logging.getLogger("archsearch.store")
 # cost (a count) do not collide.
 SCORE_PREFIX = "score_"
 LEADING_COLUMNS = ["index", "arch", "canonical", "status", "objective"]
-TRAILING_COLUMNS = ["params", "flops", "seconds", "elapsed", "error"]
+TRAILING_COLUMNS = ["params", "flops", "latency_ms", "seconds", "elapsed", "error"]
 
 
 class RunStore:
