@@ -305,7 +305,7 @@ def write_report(out: Path) -> None:
                   markdown_table(table.set_index(table.columns[0])), ""]
     notes = out / "notes.md"
     if notes.exists():
-        # Observations about the runs above, written by whoever ran them.
+        # Hand-written observations about the runs, kept beside the generated part.
         lines += [notes.read_text().strip(), ""]
     (out / "README.md").write_text("\n".join(lines))
     print("\n".join(lines))

@@ -245,6 +245,10 @@ def write_report(results: pd.DataFrame, cache: ScoreCache, truth, arguments: arg
         "Per search: `searches.csv`; plot: `accuracy_by_budget.png`.",
         "",
     ]
+    notes = arguments.out / "notes.md"
+    if notes.exists():
+        # Hand-written observations about the runs, kept beside the generated part.
+        lines += [notes.read_text().strip(), ""]
     (arguments.out / "README.md").write_text("\n".join(lines))
     print("\n".join(lines))
 
