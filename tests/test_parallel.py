@@ -24,7 +24,8 @@ def test_workers_match_serial_scores():
     assert list(parallel["status"]) == list(serial["status"])
     assert list(parallel["index"]) == list(range(len(CELLS) + 1))
     for column in ("score_nwot", "score_params"):
-        assert parallel[column].tolist() == pytest.approx(serial[column].tolist(), rel=1e-6, nan_ok=True)
+        # Workers use fewer torch threads, which changes float32 summation order slightly.
+        assert parallel[column].tolist() == pytest.approx(serial[column].tolist(), rel=1e-4, nan_ok=True)
 
 
 @pytest.mark.parametrize("value", [0, -1, 1.5, True, "2"])
