@@ -1,10 +1,10 @@
 """Score a list of architectures in several worker processes.
 
-Scoring one small network runs many short operations that two or more threads share poorly,
-so on a CPU, processes with one thread each can score more cells per second than one
-process with all threads; on the two-core machine of ``results/proxy_speed`` the gain was
-about 7%. A search cannot use this (each candidate depends on the previous results), but
-scoring a fixed list can.
+Scoring one small network runs many short operations that two or more threads share poorly.
+On a CPU, processes with one thread each can therefore score more cells per second than one
+process with all threads. On the two-core machine of ``results/proxy_speed`` the gain was
+about 7%. A search cannot use this, because each candidate depends on the previous results,
+but scoring a fixed list can.
 """
 
 from __future__ import annotations

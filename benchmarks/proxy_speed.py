@@ -5,8 +5,8 @@ Three parts, all on one batch of real CIFAR-10 images in one process:
 1. ``per-proxy``: milliseconds per cell for each proxy through ``archsearch``'s Evaluator,
    which computes the teacher outputs once and scores a channels-last copy of each cell.
    The time is end to end: build, cost count and score. On the same cells, a naive loop
-   builds the teacher and recomputes its outputs for every candidate and scores in the
-   default memory layout; the ratio of the two is reported.
+   builds the teacher and recomputes its outputs for every candidate, and it scores in the
+   default memory layout. The report gives the ratio of the two times.
 2. ``nwot-steps``: what each nwot optimisation bought, on the same cells: a reference-style
    nwot (codes from every ReLU input, two float products per ReLU), then archsearch's
    kernel (one product per distinct ReLU input), then the channels-last layout.
@@ -52,7 +52,7 @@ NASLIB_TABLE = SHARED_DATA / "nb201" / "naslib_zero_cost_725.csv"
 TEACHER_CELL = "|nor_conv_3x3~0|+|nor_conv_3x3~0|nor_conv_3x3~1|+|skip_connect~0|nor_conv_3x3~1|nor_conv_3x3~2|"
 PROXIES = ["nwot", "synflow", "snip", "grasp", "fisher", "grad_norm", "jacob_cov", "zen", "l2_norm", "params",
            "flops", "diswot", "cka", "kernel_cka", "minibatch_cka"]
-# The issue's goals: median milliseconds per cell at batch 64 on 2 cores.
+# Goals: median milliseconds per cell at batch 64 on 2 CPU cores.
 GOALS_MS = {"nwot": 130.0, "diswot": 150.0}
 ALL_CELLS_GOAL_MINUTES = 15.0
 PARTS = ["per-proxy", "nwot-steps", "all-cells", "all-cells-workers"]

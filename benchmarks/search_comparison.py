@@ -3,7 +3,7 @@
 Each distinct cell is scored once, when a search first proposes it, on one batch of real
 CIFAR-10 images (seed 0, as ``archsearch score --seed 0`` would), and the score is kept in a
 cache that every later search reads. A search is archsearch's own ``run_search`` with the real
-searchers: it proposes, skips repeats and keeps the best exactly as a live search does; only
+searchers, so it proposes, skips repeats and keeps the best exactly as a live search does. Only
 the scoring step may be a lookup, so 240 searches cost at most one pass over the space. The
 ground truth is read only after every search has finished.
 
@@ -78,8 +78,8 @@ class ScoreCache:
 
     Every cell of an isomorphism class gets the score of the class's first cell in edge-product
     order, so a score does not depend on which search asked first. The proxies without a
-    ``--reuse`` file are scored together (one build per cell); each row is flushed before the
-    next cell, so a killed run resumes with the cells it has.
+    ``--reuse`` file are scored together, with one build per cell. Each row is flushed before
+    the next cell, so a killed run resumes with the cells it has.
     """
 
     def __init__(self, space, arguments: argparse.Namespace) -> None:
@@ -234,8 +234,8 @@ def write_report(results: pd.DataFrame, cache: ScoreCache, truth, arguments: arg
         f"{arguments.seeds - 1}; ground truth: 200-epoch test accuracy, read after all searches",
         "",
         "Mean and standard deviation over seeds of the chosen cell's test accuracy (%), the distinct cells "
-        "scored, the search's own seconds, and the scoring seconds a live search would spend (distinct cells "
-        "times the proxy's median ms per cell in `results/proxy_speed`).",
+        "scored, the search's own seconds, and the scoring seconds a live search would spend. The last is the "
+        "distinct cells times the proxy's median ms per cell in `results/proxy_speed`.",
         "",
         markdown_table(summary),
         "",

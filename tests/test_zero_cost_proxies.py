@@ -233,7 +233,7 @@ class _SharedInputBlock(nn.Module):
         return (total + self.relu_c(hidden)).mean((2, 3))
 
 
-def test_nwot_shared_and_in_place_inputs_match_explicit_kernel(batch):
+def test_nwot_shared_inputs_match_kernel(batch):
     torch.manual_seed(0)
     model = _SharedInputBlock()
     expected = _explicit_nwot(model, batch.inputs)

@@ -57,12 +57,12 @@ def preserved_state(model: nn.Module) -> Iterator[nn.Module]:
 def _unique(tensors: list[torch.Tensor]) -> list[torch.Tensor]:
     # A tensor shared by two modules (tied weights) is saved and restored once.
     seen: set[int] = set()
-    kept = []
+    unique = []
     for tensor in tensors:
         if id(tensor) not in seen:
             seen.add(id(tensor))
-            kept.append(tensor)
-    return kept
+            unique.append(tensor)
+    return unique
 
 
 def _remove_new_hooks(module: nn.Module, registered_before: dict[str, set]) -> None:

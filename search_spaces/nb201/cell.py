@@ -129,8 +129,9 @@ def canonical_key(cell: Cell) -> str:
 def distinct_cells() -> list[Cell]:
     """Return one cell per isomorphism class: 6,466 cells, each the first of its class in edge-product order.
 
-    Scoring these covers the whole space once; a proxy gives equal scores to cells of one
-    class when their weights are seeded from the canonical key, as ``archsearch`` does.
+    Scoring these covers the whole space once. Cells of one class build the same function,
+    and ``archsearch`` seeds their weights from the canonical key, so a search scores each
+    class once.
     """
     representatives: dict[str, Cell] = {}
     for cell in itertools.product(OPERATIONS, repeat=len(EDGES)):
