@@ -147,7 +147,7 @@ class Evaluator:
             model = self.space.build(arch, num_classes=self.num_classes)
             model = model.to(self.device, memory_format=self.memory_format)
             record["params"] = count_parameters(model)
-            if not self._within_limits(record, model):
+            if not self._within_limits(record, arch, model):
                 record["status"] = "rejected"
             else:
                 self._score(model, record)
@@ -158,13 +158,14 @@ class Evaluator:
         record["seconds"] = time.perf_counter() - start
         return record
 
-    def _within_limits(self, record: dict[str, Any], model: nn.Module) -> bool:
+    def _within_limits(self, record: dict[str, Any], arch: Hashable, model: nn.Module) -> bool:
         # The checks run from cheapest to most expensive and stop at the first one that fails.
-        # The parameter count is free and FLOPs need one forward pass. Latency needs warm-up and
-        # repeated passes, so it is measured only when a latency limit is set or requested.
+        # The parameter count is free, and FLOPs come from the space's closed form or else
+        # from one forward pass. Latency needs warm-up and repeated passes, so it is measured
+        # only when a latency limit is set or requested.
         violations = self.limits.violations(record["params"], None)
         if not violations:
-            record["flops"] = count_flops(model, self._input_shape)
+            record["flops"] = self._count_flops(arch, model)
             violations = self.limits.violations(record["params"], record["flops"])
         if not violations and (self.limits.max_latency_ms is not None or self.record_latency):
             record["latency_ms"] = measure_latency(model, self._input_shape,
@@ -176,18 +177,24 @@ class Evaluator:
         record["error"] = "; ".join(violations) or None
         return not violations
 
+    def _count_flops(self, arch: Hashable, model: nn.Module) -> int:
+        flops = self.space.flops_from_definition(arch, self._input_shape, num_classes=self.num_classes)
+        return count_flops(model, self._input_shape) if flops is None else flops
+
     @property
     def _input_shape(self) -> tuple[int, ...]:
         return tuple(self.batch.inputs.shape[1:])
 
     def _score(self, model: nn.Module, record: dict[str, Any]) -> None:
         # A failing objective fails the candidate, which the caller records. A failing extra
-        # proxy only leaves its own score empty, with the reason in the details.
-        objective_result = self.objective_proxy.score(model, self.batch, self.teacher_outputs)
+        # proxy only leaves its own score empty, with the reason in the details. The model
+        # was built here and is thrown away afterwards, so the last proxy need not restore it.
+        last = len(self.proxies) - 1
+        objective_result = self.objective_proxy.score(model, self.batch, self.teacher_outputs, restore=last > 0)
         self._store_result(record, self.objective_proxy.name, objective_result)
-        for proxy in self.proxies[1:]:
+        for index, proxy in enumerate(self.proxies[1:], 1):
             try:
-                result = proxy.score(model, self.batch, self.teacher_outputs)
+                result = proxy.score(model, self.batch, self.teacher_outputs, restore=index < last)
             except Exception as error:  # noqa: BLE001 - recorded with the candidate
                 record["scores"][proxy.name] = None
                 record["details"][proxy.name] = {"error": f"{type(error).__name__}: {error}"}

@@ -45,21 +45,21 @@ NASLIB_TABLE = SHARED_DATA / "nb201" / "naslib_zero_cost_725.csv"
 TEACHER_CELL = "|nor_conv_3x3~0|+|nor_conv_3x3~0|nor_conv_3x3~1|+|skip_connect~0|nor_conv_3x3~1|nor_conv_3x3~2|"
 DATASETS = {"cifar10": "cifar10", "cifar100": "cifar100", "imagenet16_120": "ImageNet16-120"}
 # Our proxy name -> NASLib's column name, for the published per-cell scores.
-NASLIB_COLUMNS = {"fisher_fan_in": "fisher", "nwot": "nwot", "synflow": "synflow", "snip": "snip", "grasp": "grasp", "fisher": "fisher",
+NASLIB_COLUMNS = {"fisher_per_channel": "fisher", "nwot": "nwot", "synflow": "synflow", "snip": "snip", "grasp": "grasp", "fisher": "fisher",
                   "grad_norm": "grad_norm", "jacob_cov": "jacov", "l2_norm": "l2_norm", "params": "params",
                   "flops": "flops"}
 # Published Spearman rho against CIFAR-10 / CIFAR-100 / ImageNet16-120 test accuracy on these cells.
 PUBLISHED_RHO = {"nwot": (0.800, 0.816, 0.797), "synflow": (0.776, 0.767, 0.761), "params": (0.772, 0.743, 0.718),
                  "flops": (0.750, 0.721, 0.696), "jacob_cov": (0.733, 0.729, 0.730), "snip": (0.651, 0.656, 0.613),
                  "grad_norm": (0.647, 0.646, 0.616), "grasp": (0.571, 0.549, 0.517),
-                 "fisher": (0.551, 0.551, 0.525), "fisher_fan_in": (0.551, 0.551, 0.525)}
+                 "fisher": (0.551, 0.551, 0.525), "fisher_per_channel": (0.551, 0.551, 0.525)}
 
 
-# Registered proxies with options, under their own names. The zero-cost reference code spreads
-# each channel's Fisher score over that channel's weights, which weights it by the layer's fan-in.
-VARIANTS = {"fisher_fan_in": ("fisher", {"weight_by_fan_in": True})}
+# Registered proxies with options, under their own names. `fisher` weights each channel by its
+# layer's fan-in, as the zero-cost reference code does; the variant counts each channel once.
+VARIANTS = {"fisher_per_channel": ("fisher", {"weight_by_fan_in": False})}
 
-ALL_PROXIES = ["nwot", "synflow", "snip", "grasp", "fisher", "grad_norm", "jacob_cov", "zen", "l2_norm", "params",
+ALL_PROXIES = ["nwot", "synflow", "snip", "grasp", "fisher", "fisher_per_channel", "grad_norm", "jacob_cov", "zen", "l2_norm", "params",
                "flops", "diswot", "cka", "kernel_cka", "minibatch_cka"]
 # Read from the details of the diswot score rather than computed again.
 DISWOT_TERMS = {"diswot_semantic": "semantic_distance", "diswot_relation": "relation_distance"}

@@ -118,8 +118,26 @@ class SearchSpace(abc.ABC):
         from search_spaces.cost import count_flops, count_parameters
 
         model = self.build(arch, num_classes=num_classes)
-        return {"params": float(count_parameters(model)),
-                "flops": float(count_flops(model, self.input_shape))}
+        flops = self.flops_from_definition(arch, self.input_shape, num_classes=num_classes)
+        if flops is None:
+            flops = count_flops(model, self.input_shape)
+        return {"params": float(count_parameters(model)), "flops": float(flops)}
+
+    def flops_from_definition(self, arch: Hashable, input_shape: tuple[int, ...],
+                              num_classes: int | None = None) -> int | None:
+        """Return the multiply-accumulates of ``arch`` for one input, without running it.
+
+        Spaces whose networks have a closed-form cost override this; it must return exactly
+        what ``search_spaces.cost.count_flops`` counts on the built network, which saves that
+        function's forward pass for every candidate. The default returns ``None``, and
+        callers then count on the built network.
+
+        Args:
+            arch: An architecture of this space.
+            input_shape: Shape of one input, without the batch dimension.
+            num_classes: Classifier outputs; ``None`` uses the space's own.
+        """
+        return None
 
     def minimum_cost(self, num_classes: int | None = None) -> dict[str, float] | None:
         """Return the cost of the space's smallest network, or ``None`` when it is not known.

@@ -137,6 +137,27 @@ def test_flops_of_16px_input_are_a_quarter(space):
     assert quarter == pytest.approx(full / 4, rel=0.02)
 
 
+@pytest.mark.parametrize("options", [{}, {"input_size": 16, "num_classes": 120},
+                                     {"channels": 8, "cells_per_stage": 2, "input_size": 20, "in_channels": 1}])
+def test_closed_form_flops_match_count(options):
+    space = search_spaces.create("nb201", **options)
+    # Every operation on every edge, so a wrong per-operation term cannot cancel out.
+    cells = [tuple(OPERATIONS[(edge + shift) % len(OPERATIONS)] for edge in range(6)) for shift in range(5)]
+    cells += [space.sample(random.Random(seed)) for seed in range(10)]
+    for cell in cells:
+        counted = count_flops(space.build(cell), space.input_shape)
+        assert space.flops_from_definition(cell, space.input_shape) == counted, cell
+        assert space.cost(cell)["flops"] == counted
+    assert space.flops_from_definition(cells[0], space.input_shape, num_classes=7) == count_flops(
+        space.build(cells[0], num_classes=7), space.input_shape)
+
+
+def test_closed_form_flops_none_when_unrunnable(space):
+    # A 33-pixel side gives 17 pixels after the strided convolution but 16 after the pooled shortcut.
+    assert space.flops_from_definition(BEST_CIFAR10, (3, 33, 33)) is None
+    assert space.flops_from_definition(BEST_CIFAR10, (1, 32, 32)) is None
+
+
 def test_invalid_space_options():
     with pytest.raises(ValueError, match="num_classes must be a positive integer, got 0"):
         search_spaces.create("nb201", num_classes=0)

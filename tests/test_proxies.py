@@ -11,6 +11,7 @@ import torch.nn as nn
 import torch.nn.functional as F
 
 import search_spaces
+from search_spaces.cost import count_flops
 from archsearch import proxies
 from archsearch.evaluator import Evaluator
 from archsearch.proxies import Batch, Proxy, ProxyError, TeacherOutputs
@@ -152,6 +153,41 @@ def test_scoring_leaves_model_unchanged(name, space, batch, teacher_outputs):
     assert before[2] == after[2]
     assert before[3] == after[3]
     assert before[4] == after[4]
+
+
+class DoublingProxy(Proxy):
+    """Scores the stem weight sum, then doubles the weights: a proxy that changes its model."""
+
+    name = "doubling_for_tests"
+
+    def compute(self, model, batch, teacher):
+        weight = model.stem[0].weight
+        value = float(weight.sum())
+        with torch.no_grad():
+            weight.mul_(2)
+        return value
+
+
+def test_restore_false_keeps_changes(space, batch):
+    model = space.build(STUDENT_CELL)
+    before = model.stem[0].weight.clone()
+    DoublingProxy().score(model, batch)
+    assert torch.equal(model.stem[0].weight, before)
+    DoublingProxy().score(model, batch, restore=False)
+    assert torch.equal(model.stem[0].weight, 2 * before)
+
+
+def test_evaluator_restores_between_proxies(space, batch):
+    first, second, third = DoublingProxy(), DoublingProxy(), DoublingProxy()
+    second.name, third.name = "second", "third"
+    record = Evaluator(space, [first, second, third], batch).evaluate(STUDENT_CELL)
+    assert record["status"] == "ok"
+    assert record["scores"]["doubling_for_tests"] == record["scores"]["second"] == record["scores"]["third"]
+
+
+def test_evaluator_flops_match_count(space, batch):
+    record = Evaluator(space, [proxies.create("params")], batch).evaluate(STUDENT_CELL)
+    assert record["flops"] == count_flops(space.build(STUDENT_CELL), tuple(batch.inputs.shape[1:]))
 
 
 def test_scoring_is_deterministic(space, batch, teacher_outputs):

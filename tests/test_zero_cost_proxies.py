@@ -339,9 +339,10 @@ def test_fisher_matches_stored_activations(small_batch):
         expected += channel_score
         expected_by_fan_in += fan_in * channel_score
     model.zero_grad()
-    assert proxies.create("fisher").score(model, small_batch).value == pytest.approx(expected, rel=1e-5)
-    by_fan_in = proxies.create("fisher", weight_by_fan_in=True).score(model, small_batch).value
-    assert by_fan_in == pytest.approx(expected_by_fan_in, rel=1e-5)
+    per_channel = proxies.create("fisher", weight_by_fan_in=False).score(model, small_batch).value
+    assert per_channel == pytest.approx(expected, rel=1e-5)
+    by_default = proxies.create("fisher").score(model, small_batch).value
+    assert by_default == pytest.approx(expected_by_fan_in, rel=1e-5)
 
 
 def test_synflow_equals_depth_times_path_sum():

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import abc
+import contextlib
 import math
 from dataclasses import dataclass, field
 from typing import Any, ClassVar
@@ -100,8 +101,18 @@ class Proxy(abc.ABC):
     def compute(self, model: nn.Module, batch: Batch, teacher: TeacherOutputs | None) -> float | ProxyResult:
         """Score ``model`` on ``batch``; may change the model's state, which ``score`` restores."""
 
-    def score(self, model: nn.Module, batch: Batch, teacher: TeacherOutputs | None = None) -> ProxyResult:
+    def score(self, model: nn.Module, batch: Batch, teacher: TeacherOutputs | None = None, *,
+              restore: bool = True) -> ProxyResult:
         """Score ``model`` on ``batch`` and restore its state.
+
+        Args:
+            model: The network to score.
+            batch: Inputs and labels.
+            teacher: Teacher outputs on the same batch, for proxies that compare with a teacher.
+            restore: Snapshot the model's weights, buffers, gradients, modes and hooks, and
+                restore them afterwards (the default). Pass ``False`` only when the model is
+                thrown away after this call: it saves copying every tensor, and the model is
+                left in whatever state the proxy put it in.
 
         Raises:
             ValueError: If the proxy needs teacher outputs and none are given.
@@ -110,7 +121,7 @@ class Proxy(abc.ABC):
         if self.needs_teacher and teacher is None:
             raise ValueError(f"proxy {self.name!r} compares the student with a teacher; pass TeacherOutputs "
                              "(TeacherOutputs.compute(teacher, batch))")
-        with preserved_state(model):
+        with preserved_state(model) if restore else contextlib.nullcontext(model):
             model.train(self.bn_mode == "train")
             result = self.compute(model, batch, teacher)
         if not isinstance(result, ProxyResult):

@@ -49,11 +49,12 @@ class Fisher(Proxy):
 
     The zero-cost reference code spreads each channel's score over the channel's weights
     before summing, which multiplies it by the layer's fan-in (input channels times kernel
-    area). ``weight_by_fan_in=True`` does the same, to reproduce the rankings of the
-    published scores; by default each channel counts once.
+    area). This proxy does the same by default, so that its rankings reproduce the published
+    scores; ``weight_by_fan_in=False`` counts each channel once.
 
     Args:
-        weight_by_fan_in: Multiply each channel's score by its layer's fan-in.
+        weight_by_fan_in: Multiply each channel's score by its layer's fan-in (default), as
+            the zero-cost reference code does.
 
     Sources: Theis, Korshunova, Tejani, Huszar, "Faster gaze prediction with dense networks and
     Fisher pruning", 2018; Turner, Crowley, O'Boyle, Storkey, Gray, "BlockSwap: Fisher-guided
@@ -66,7 +67,7 @@ class Fisher(Proxy):
     source = ("Theis et al., Faster gaze prediction with dense networks and Fisher pruning, 2018; "
               "Turner et al., BlockSwap, ICLR 2020; " + ZERO_COST_SOURCE)
 
-    def __init__(self, weight_by_fan_in: bool = False) -> None:
+    def __init__(self, weight_by_fan_in: bool = True) -> None:
         if not isinstance(weight_by_fan_in, bool):
             raise ValueError(f"weight_by_fan_in must be True or False, got {weight_by_fan_in!r}")
         self.weight_by_fan_in = weight_by_fan_in

@@ -139,3 +139,38 @@ class NB201Network(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.forward_head(self.forward_features(x))
+
+
+# Multiply-accumulates per output pixel and per input-output channel pair, by operation.
+_OPERATION_KERNEL_AREA = {"nor_conv_1x1": 1, "nor_conv_3x3": 9}
+
+
+def network_macs(cell: Cell, spatial: tuple[int, int], channels: int = 16, cells_per_stage: int = 5,
+                 in_channels: int = 3, num_classes: int = 10) -> int | None:
+    """Return the convolution and linear multiply-accumulates of one NB201Network forward pass.
+
+    This is the count that ``search_spaces.cost.count_flops`` makes with forward hooks, worked
+    out from the layer shapes. Returns ``None`` for an input size at which the network cannot
+    run (an odd side before a reduction, where the residual branches disagree in size).
+    """
+    height, width = spatial
+    total = height * width * channels * in_channels * 9
+    cell_area = sum(_OPERATION_KERNEL_AREA.get(op, 0) for op in cell)
+    stage_width = channels
+    for stage_index in range(3):
+        if stage_index > 0:
+            reduced = (_strided_size(height), _strided_size(width))
+            if reduced != (height // 2, width // 2):
+                return None
+            height, width = reduced
+            wider = stage_width * 2
+            # conv_a (3x3, stride 2), conv_b (3x3) and the 1x1 shortcut after pooling.
+            total += height * width * (9 * stage_width * wider + 9 * wider * wider + stage_width * wider)
+            stage_width = wider
+        total += cells_per_stage * height * width * stage_width * stage_width * cell_area
+    return total + stage_width * num_classes
+
+
+def _strided_size(size: int) -> int:
+    # Output side of a 3x3 convolution with stride 2 and padding 1.
+    return (size - 1) // 2 + 1

@@ -8,7 +8,7 @@ from typing import Any, Mapping, Sequence
 from search_spaces.base import Dimension, SearchSpace
 from search_spaces.nb201.cell import (EDGE_NAMES, OPERATIONS, Cell, canonical_key, format_cell,
                                       parse_cell_mapping, parse_cell_string)
-from search_spaces.nb201.network import NB201Network
+from search_spaces.nb201.network import NB201Network, network_macs
 from search_spaces.options import positive_int
 from search_spaces.registry import register_space
 
@@ -89,6 +89,14 @@ class NB201Space(SearchSpace):
         classes = self._num_classes if num_classes is None else positive_int("num_classes", num_classes)
         return NB201Network(self.parse(arch), num_classes=classes, channels=self.channels,
                             cells_per_stage=self.cells_per_stage, in_channels=self.in_channels)
+
+    def flops_from_definition(self, arch: Cell, input_shape: tuple[int, ...],
+                              num_classes: int | None = None) -> int | None:
+        classes = self._num_classes if num_classes is None else positive_int("num_classes", num_classes)
+        if len(input_shape) != 3 or input_shape[0] != self.in_channels:
+            return None
+        return network_macs(self.parse(arch), input_shape[1:], channels=self.channels,
+                            cells_per_stage=self.cells_per_stage, in_channels=self.in_channels, num_classes=classes)
 
     def minimum_cost(self, num_classes: int | None = None) -> dict[str, float]:
         # `none`, `skip_connect` and `avg_pool_3x3` have no parameters, and `none` costs no
