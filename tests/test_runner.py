@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import time
+import zlib
 
 import pytest
 import torch
@@ -144,3 +145,22 @@ def test_budget_validation():
         Budget(seconds=float("inf"))
     with pytest.raises(ValueError, match="max_params must be a positive number"):
         CostLimits(max_params=-1)
+
+
+class RandomLandscape(Proxy):
+    """Score a cell by a hash of its operations: distinct values with many local optima, and cheap."""
+
+    name = "random_landscape"
+
+    def compute(self, model, batch, teacher):
+        return float(zlib.crc32("".join(model.cell).encode()))
+
+
+def test_evolution_keeps_finding_new_cells(tmp_path, space, batch):
+    # Evolution soon sits on a local optimum whose neighbours are all scored. Repeated proposals
+    # of scored cells must lead it to new cells, not fill the population until the search stalls.
+    store = RunStore.create(tmp_path / "run", {"proxies": ["random_landscape"]})
+    evaluator = Evaluator(space, [RandomLandscape()], batch)
+    run_search(searchers.create("evolution", space, seed=0), evaluator, store, Budget(evaluations=1000))
+    assert len(store.records) == 1000
+    assert len({record["canonical"] for record in store.records}) == 1000

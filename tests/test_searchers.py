@@ -73,3 +73,15 @@ def test_evolution_ignores_failures(space):
     for _ in range(10):
         searcher.tell(searcher.ask(), None)
     assert len(searcher.population) == 0
+
+
+def test_evolution_mutates_repeat_again(space):
+    searcher = searchers.create("evolution", space, seed=0, population_size=5, sample_size=5)
+    members = [searcher.ask() for _ in range(5)]
+    for value, arch in enumerate(members):
+        searcher.tell(arch, float(value))
+    before = list(searcher.population)
+    searcher.tell(members[0], 0.0)
+    assert list(searcher.population) == before
+    child = searcher.ask()
+    assert sum(a != b for a, b in zip(child, members[0])) == 1

@@ -23,6 +23,11 @@ class RegularizedEvolution(Searcher):
     population, and each scored child replaces the oldest member. Candidates without a score
     (failed or over a cost limit) never join the population.
 
+    A proposal that repeats a network already told (same canonical key) does not join the
+    population again, and the next proposal mutates it once more. Without this, copies of
+    the best network fill the population once its neighbours are all scored, and the search
+    stops finding new networks long before a large budget is spent.
+
     Args:
         space: The search space.
         seed: Seed of all random choices.
@@ -40,10 +45,16 @@ class RegularizedEvolution(Searcher):
         self.population_size = population_size
         self.sample_size = sample_size
         self.population: collections.deque[tuple[Hashable, float]] = collections.deque()
+        self._seen: set[str] = set()
+        # A repeated proposal, mutated again by the next ask() to walk away from scored networks.
+        self._repeated: Hashable | None = None
 
     def ask(self) -> Hashable:
         if len(self.population) < self.population_size:
             return self.space.sample(self.rng)
+        if self._repeated is not None:
+            parent, self._repeated = self._repeated, None
+            return self.space.mutate(parent, self.rng)
         tournament = self.rng.sample(list(self.population), self.sample_size)
         parent = max(tournament, key=lambda member: member[1])[0]
         return self.space.mutate(parent, self.rng)
@@ -51,6 +62,11 @@ class RegularizedEvolution(Searcher):
     def tell(self, arch: Hashable, objective: float | None) -> None:
         if objective is None:
             return
+        key = self.space.canonical(arch)
+        if key in self._seen:
+            self._repeated = arch
+            return
+        self._seen.add(key)
         self.population.append((arch, objective))
         if len(self.population) > self.population_size:
             self.population.popleft()
