@@ -13,13 +13,12 @@ import torch
 import search_spaces
 from archsearch import proxies as proxy_registry
 from archsearch import searchers as searcher_registry
-from archsearch.data import DataSplits, load_data, scoring_batch
 from archsearch.evaluator import CostLimits, Evaluator
 from archsearch.parallel import check_workers, evaluate_in_workers
-from archsearch.proxies import Batch, Proxy
+from archsearch.proxies import Proxy
 from archsearch.runner import Budget, run_search
+from archsearch.scoring_setup import default_proxy, prepare_scoring
 from archsearch.store import RunStore
-from archsearch.teachers import load_teacher
 from archsearch.version import __version__
 
 if TYPE_CHECKING:
@@ -69,30 +68,7 @@ def default_run_dir(space: str, proxy: str) -> Path:
             candidate = base.with_name(f"{base.name}-{counter}")
 
 
-def prepare_space(space: str, space_options: Mapping[str, Any] | None, data: str | None,
-                  download: bool = False) -> tuple[search_spaces.SearchSpace, DataSplits]:
-    """Create the space and load the data at the space's input shape, with the data's class count.
-
-    Raises:
-        ValueError: If ``space_options`` set ``num_classes`` to a value the data does not have.
-    """
-    options = dict(space_options or {})
-    provisional = search_spaces.create(space, **options)
-    if len(provisional.input_shape) != 3:
-        # TODO: score text spaces here with a TextBatch, TextTeacherOutputs and an hf:PATH teacher.
-        raise ValueError(f"search space {space!r} takes token sequences, but searches and scoring from the command "
-                         "line read image data only; score its students in Python with the transformer proxies "
-                         "(minilm_relation, hidden_relation, hidden_cka)")
-    channels, height, _ = provisional.input_shape
-    splits = load_data(data, input_size=height, channels=channels, download=download)
-    if "num_classes" in options and options["num_classes"] != splits.num_classes:
-        raise ValueError(f"space option num_classes={options['num_classes']} does not match the {splits.num_classes} "
-                         f"classes of data {splits.source!r}; leave num_classes out to take it from the data")
-    options["num_classes"] = splits.num_classes
-    return search_spaces.create(space, **options), splits
-
-
-def search(space: str = "nb201", proxy: str | Sequence[str] = "diswot", *, searcher: str = "evolution",
+def search(space: str = "nb201", proxy: str | Sequence[str] | None = None, *, searcher: str = "evolution",
            data: str | None = None, download: bool = False, teacher: str | None = None,
            teacher_checkpoint: str | None = None, evaluations: int | None = DEFAULT_EVALUATIONS, seconds: float | None = None, seed: int = 0,
            max_params: float | None = None, max_flops: float | None = None, max_latency_ms: float | None = None,
@@ -108,12 +84,16 @@ def search(space: str = "nb201", proxy: str | Sequence[str] = "diswot", *, searc
     Args:
         space: Registered search-space name (``search_spaces.list()``).
         proxy: The objective proxy, or a list whose first item is the objective and whose other
-            items are recorded beside it (``archsearch.proxies.list()``).
+            items are recorded beside it (``archsearch.proxies.list()``). ``None`` is
+            ``diswot`` for image spaces and ``minilm_relation`` for text spaces.
         searcher: Registered searcher name (``archsearch.searchers.list()``).
-        data: Data spec for ``archsearch.data.load_data``; ``None`` is the digits default.
+        data: For image spaces, a data spec for ``archsearch.data.load_data`` (``None`` is
+            the digits default). For text spaces, a text file of passages (``None`` is the
+            English text of ``pydoc_data.topics``, which ships with Python).
         download: Download a missing CIFAR archive into the folder of a ``cifar10:DIR`` or
             ``cifar100:DIR`` spec (needs internet access).
-        teacher: Teacher spec for ``archsearch.teachers.load_teacher``; ``None`` is the demo teacher.
+        teacher: Teacher spec for ``archsearch.teachers.load_teacher``; ``None`` is the demo
+            teacher. Text spaces need ``hf:PATH``, whose tokenizer reads the text.
         teacher_checkpoint: A state-dict file for a ``timm:NAME`` teacher.
         evaluations: Number of distinct candidates to score.
         seconds: Search time limit in seconds.
@@ -144,7 +124,7 @@ def search(space: str = "nb201", proxy: str | Sequence[str] = "diswot", *, searc
         >>> run = archsearch.search(evaluations=50, out_dir="runs/demo")
         >>> run.best["arch"]
     """
-    proxy_names = [proxy] if isinstance(proxy, str) else list(proxy)
+    proxy_names = _proxy_names(proxy, space, space_options)
     proxy_objects: list[Proxy] = [proxy_registry.create(name) for name in proxy_names]
     if searcher not in searcher_registry.list():
         raise ValueError(f"unknown searcher {searcher!r}; valid names: {', '.join(searcher_registry.list())}")
@@ -153,14 +133,16 @@ def search(space: str = "nb201", proxy: str | Sequence[str] = "diswot", *, searc
     budget = Budget(evaluations=evaluations, seconds=seconds)
     limits = _cost_limits(max_params, max_flops, max_latency_ms, latency_batch_size)
     device_object = resolve_device(device)
-    search_space, splits = prepare_space(space, space_options, data, download=download)
-    check_batch_size(batch_size, splits)
-    check_limits_reachable(search_space, limits, splits.num_classes)
+    setup = prepare_scoring(space, space_options, proxy_objects, data=data, teacher=teacher,
+                            teacher_checkpoint=teacher_checkpoint, batch_size=batch_size, seed=seed,
+                            device=device_object, download=download)
+    search_space = setup.space
+    check_limits_reachable(search_space, limits, setup.num_classes)
     search_algorithm = searcher_registry.create(searcher, search_space, seed=seed, **dict(searcher_options or {}))
     config = {
         "space": space, "space_config": search_space.config(), "proxies": proxy_names, "searcher": searcher,
         "searcher_config": search_algorithm.config(), "seed": seed,
-        "limits": _limits_config(limits, device_object), "data": data, "data_name": splits.name,
+        "limits": _limits_config(limits, device_object), "data": data, "data_name": setup.data_name,
         "teacher": teacher, "teacher_checkpoint": teacher_checkpoint, "batch_size": batch_size,
         "budget": {"evaluations": evaluations, "seconds": seconds},
         "directions": {proxy_object.name: proxy_object.direction for proxy_object in proxy_objects},
@@ -168,15 +150,17 @@ def search(space: str = "nb201", proxy: str | Sequence[str] = "diswot", *, searc
 
     run_dir = Path(out_dir) if out_dir is not None else default_run_dir(space, proxy_names[0])
     store = _open_or_create(run_dir, config)
-    needs_teacher = any(proxy_object.needs_teacher for proxy_object in proxy_objects)
-    teacher_model = (load_teacher(teacher, splits, checkpoint=teacher_checkpoint, device=device_object)
-                     if needs_teacher else None)
-    inputs, labels = scoring_batch(splits, batch_size, seed)
-    evaluator = Evaluator(search_space, proxy_objects, Batch(inputs, labels), teacher=teacher_model, limits=limits,
-                          seed=seed, num_classes=splits.num_classes, device=device_object)
+    evaluator = Evaluator(search_space, proxy_objects, setup.batch, teacher=setup.teacher, limits=limits,
+                          seed=seed, num_classes=setup.num_classes, device=device_object)
     logger.info("Searching %s with %s and %s; run directory %s.", space, proxy_names[0], searcher, run_dir)
     with store.lock():
         return run_search(search_algorithm, evaluator, store, budget, progress=progress)
+
+
+def _proxy_names(proxy: str | Sequence[str] | None, space: str, space_options: Mapping[str, Any] | None) -> list[str]:
+    if proxy is None:
+        return [default_proxy(space, space_options)]
+    return [proxy] if isinstance(proxy, str) else list(proxy)
 
 
 def _cost_limits(max_params: float | None, max_flops: float | None, max_latency_ms: float | None,
@@ -207,13 +191,6 @@ def _limits_config(limits: CostLimits, device: torch.device) -> dict[str, Any]:
         config["latency_batch_size"] = limits.latency_batch_size
         config["latency_device"] = device.type
     return config
-
-
-def check_batch_size(batch_size: int, splits: DataSplits) -> None:
-    """Raise a ValueError before any work when the scoring batch cannot come from the train split."""
-    if batch_size > len(splits.train):
-        raise ValueError(f"batch size {batch_size} exceeds the {len(splits.train)} training images of "
-                         f"{splits.source!r}; choose a batch size of at most {len(splits.train)}")
 
 
 def check_limits_reachable(space: search_spaces.SearchSpace, limits: CostLimits, num_classes: int) -> None:
@@ -270,7 +247,7 @@ def resume(run_dir: str | Path, *, evaluations: int | None = None, seconds: floa
                   searcher_options=config["searcher_config"], device=device, progress=progress)
 
 
-def score(archs: Sequence[Any], proxy: str | Sequence[str] = "diswot", *, space: str = "nb201",
+def score(archs: Sequence[Any], proxy: str | Sequence[str] | None = None, *, space: str = "nb201",
           data: str | None = None, teacher: str | None = None, teacher_checkpoint: str | None = None,
           seed: int = 0, batch_size: int = 64, space_options: Mapping[str, Any] | None = None,
           device: str | None = None, workers: int = 1, latency: bool = False, latency_batch_size: int | None = None,
@@ -282,7 +259,8 @@ def score(archs: Sequence[Any], proxy: str | Sequence[str] = "diswot", *, space:
 
     Args:
         archs: Architectures in any form the space parses (strings, mappings).
-        proxy: A proxy name or a list of names (``archsearch.proxies.list()``).
+        proxy: A proxy name or a list of names (``archsearch.proxies.list()``); ``None`` is
+            the default of ``search``.
         space, data, teacher, teacher_checkpoint, seed, batch_size, space_options, device:
             As in ``search``.
         workers: Processes that score in parallel, each with an equal share of torch's
@@ -308,22 +286,24 @@ def score(archs: Sequence[Any], proxy: str | Sequence[str] = "diswot", *, space:
 
     from archsearch.store import records_to_dataframe
 
-    proxy_names = [proxy] if isinstance(proxy, str) else list(proxy)
+    proxy_names = _proxy_names(proxy, space, space_options)
     proxy_objects = [proxy_registry.create(name) for name in proxy_names]
     check_workers(workers)
     limits = _score_limits(latency, latency_batch_size, workers)
     device_object = resolve_device(device)
-    search_space, splits = prepare_space(space, space_options, data)
-    check_batch_size(batch_size, splits)
-    parsed = [search_space.parse(arch) for arch in archs]
-    if not parsed:
+    archs = list(archs)
+    if not archs:
         raise ValueError("no architectures to score; pass at least one")
-    needs_teacher = any(proxy_object.needs_teacher for proxy_object in proxy_objects)
-    teacher_model = (load_teacher(teacher, splits, checkpoint=teacher_checkpoint, device=device_object)
-                     if needs_teacher else None)
-    inputs, labels = scoring_batch(splits, batch_size, seed)
-    evaluator_options = {"space": search_space, "proxies": proxy_objects, "batch": Batch(inputs, labels),
-                         "teacher": teacher_model, "seed": seed, "num_classes": splits.num_classes,
+    # Parsing first reports a bad architecture before the data and teacher load.
+    provisional = search_spaces.create(space, **dict(space_options or {}))
+    for arch in archs:
+        provisional.parse(arch)
+    setup = prepare_scoring(space, space_options, proxy_objects, data=data, teacher=teacher,
+                            teacher_checkpoint=teacher_checkpoint, batch_size=batch_size, seed=seed,
+                            device=device_object)
+    parsed = [setup.space.parse(arch) for arch in archs]
+    evaluator_options = {"space": setup.space, "proxies": proxy_objects, "batch": setup.batch,
+                         "teacher": setup.teacher, "seed": seed, "num_classes": setup.num_classes,
                          "device": device_object, "limits": limits, "record_latency": latency}
     with tqdm(total=len(parsed), disable=not progress, unit="arch", desc="score") as bar:
         if workers > 1:

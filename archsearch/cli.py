@@ -44,11 +44,20 @@ def _positive_float(text: str) -> float:
     return value
 
 
+def _add_space_option(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--space-option", action="append", default=[], metavar="KEY=VALUE", dest="space_options",
+                        help="an option of the search space, repeatable; VALUE is read as JSON when it parses, "
+                             "else as text (for example --space-option preset=cpu --space-option layers=[2,3]); "
+                             "see `archsearch spaces`")
+
+
 def _add_search_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--space", default="nb201", help="search space name (default: nb201); see `archsearch list`")
-    parser.add_argument("--proxy", default="diswot",
+    _add_space_option(parser)
+    parser.add_argument("--proxy", default=None,
                         help="objective proxy name, optionally followed by comma-separated extra proxies to record, "
-                             "for example diswot,cka,params (default: diswot); see `archsearch list`")
+                             "for example diswot,cka,params (default: diswot for image spaces, minilm_relation for "
+                             "text spaces); see `archsearch list`")
     parser.add_argument("--searcher", default="evolution", help="searcher name: evolution or random (default: evolution)")
     parser.add_argument("--evaluations", type=_positive_int, default=None,
                         help="number of distinct candidates to score (default: 200, or unlimited when --seconds is set)")
@@ -142,8 +151,10 @@ def build_parser() -> argparse.ArgumentParser:
     score.add_argument("archs", nargs="*", metavar="ARCH", help="architectures in the space's string form")
     score.add_argument("--file", default=None, help="text file with one architecture per line (blank lines and "
                                                     "lines starting with # are skipped)")
-    score.add_argument("--proxy", default="diswot", help="comma-separated proxy names (default: diswot)")
+    score.add_argument("--proxy", default=None, help="comma-separated proxy names (default: diswot for image spaces, "
+                                                     "minilm_relation for text spaces)")
     score.add_argument("--space", default="nb201", help="search space name (default: nb201)")
+    _add_space_option(score)
     score.add_argument("--data", default=None, help="data spec, as for `archsearch search` (default: digits)")
     score.add_argument("--teacher", default=None, help="teacher spec, as for `archsearch search` (default: demo)")
     score.add_argument("--teacher-checkpoint", default=None, metavar="FILE",

@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import json
 import logging
 import sys
-from typing import Iterator
+from typing import Any, Iterator
 
 import pandas as pd
 
@@ -33,7 +34,8 @@ def _progress_logging(quiet: bool) -> Iterator[bool]:
 
 def run_search(arguments: argparse.Namespace) -> int:
     # api.search validates the space, proxy and searcher names before loading data or a teacher.
-    proxy_names = [name.strip() for name in arguments.proxy.split(",") if name.strip()]
+    proxy_names = _proxy_names(arguments.proxy)
+    space_options = parse_space_options(arguments.space_options)
     evaluations = arguments.evaluations
     if evaluations is None and arguments.seconds is None:
         evaluations = api.DEFAULT_EVALUATIONS
@@ -57,7 +59,7 @@ def run_search(arguments: argparse.Namespace) -> int:
                          max_params=None if arguments.max_params is None else arguments.max_params * MILLION,
                          max_flops=None if arguments.max_flops is None else arguments.max_flops * MILLION,
                          max_latency_ms=arguments.max_latency, latency_batch_size=arguments.latency_batch_size,
-                         batch_size=arguments.batch_size, out_dir=arguments.out,
+                         batch_size=arguments.batch_size, out_dir=arguments.out, space_options=space_options,
                          searcher_options=searcher_options, device=arguments.device, progress=progress)
     return print_summary(run, arguments.top)
 
@@ -98,14 +100,16 @@ def run_score(arguments: argparse.Namespace) -> int:
         archs += _read_arch_file(arguments.file)
     if not archs:
         raise ValueError("no architectures given; pass them as arguments or with --file FILE")
-    proxy_names = [name.strip() for name in arguments.proxy.split(",") if name.strip()]
+    proxy_names = _proxy_names(arguments.proxy)
+    space_options = parse_space_options(arguments.space_options)
     if arguments.latency_batch_size is not None and not arguments.latency:
         raise ValueError("--latency-batch-size sets the batch of the --latency measurement; pass --latency too")
     if arguments.latency and arguments.workers > 1:
         raise ValueError(f"--latency needs --workers 1, because {arguments.workers} processes on one machine would "
                          "slow each other's timed forward passes")
     with _progress_logging(arguments.quiet) as progress:
-        table = api.score(archs, proxy_names, space=arguments.space, data=arguments.data, teacher=arguments.teacher,
+        table = api.score(archs, proxy_names, space=arguments.space, space_options=space_options,
+                          data=arguments.data, teacher=arguments.teacher,
                           teacher_checkpoint=arguments.teacher_checkpoint, seed=arguments.seed,
                           batch_size=arguments.batch_size, device=arguments.device, workers=arguments.workers,
                           latency=arguments.latency, latency_batch_size=arguments.latency_batch_size,
@@ -116,6 +120,35 @@ def run_score(arguments: argparse.Namespace) -> int:
         table.to_csv(arguments.out, index=False)
         print(f"wrote {len(table)} rows to {arguments.out}")
     return 0
+
+
+def _proxy_names(text: str | None) -> list[str] | None:
+    # None leaves the choice to the API, whose default depends on the space's inputs.
+    if text is None:
+        return None
+    return [name.strip() for name in text.split(",") if name.strip()]
+
+
+def parse_space_options(items: list[str]) -> dict[str, Any]:
+    """Turn ``--space-option KEY=VALUE`` items into keyword arguments, reading each value as JSON when it parses.
+
+    Raises:
+        ValueError: If an item has no ``=`` or an empty key, or a key is given twice.
+    """
+    options: dict[str, Any] = {}
+    for item in items:
+        key, separator, text = item.partition("=")
+        key = key.strip()
+        if not separator or not key:
+            raise ValueError(f"invalid --space-option {item!r}; expected KEY=VALUE, for example "
+                             "--space-option preset=cpu")
+        if key in options:
+            raise ValueError(f"--space-option {key} is given twice; give each option once")
+        try:
+            options[key] = json.loads(text)
+        except json.JSONDecodeError:
+            options[key] = text
+    return options
 
 
 def _read_arch_file(path: str) -> list[str]:
@@ -136,7 +169,8 @@ def run_list(arguments: argparse.Namespace) -> int:
     for name in proxy_registry.list():
         cls = proxy_registry.proxy_class(name)
         teacher = "needs a teacher" if cls.needs_teacher else "no teacher"
-        print(f"  {name:<18} {cls.direction}, BatchNorm in {cls.bn_mode} mode, {teacher}")
+        inputs = "images or text" if cls.inputs == "any" else cls.inputs
+        print(f"  {name:<18} {cls.direction}, BatchNorm in {cls.bn_mode} mode, {teacher}, scores {inputs}")
         if cls.source:
             print(f"  {'':<18} source: {cls.source}")
     print("searchers:")

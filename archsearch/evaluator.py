@@ -12,6 +12,8 @@ import torch
 import torch.nn as nn
 
 from archsearch.proxies import MAXIMIZE, Batch, Proxy, TeacherOutputs
+from archsearch.proxies.text_base import TextTeacherOutputs
+from archsearch.text_data import TextBatch
 from search_spaces import SearchSpace
 from search_spaces.cost import (DEFAULT_LATENCY_REPEATS, DEFAULT_LATENCY_WARMUP, check_latency_settings, count_flops,
                                  count_parameters, measure_latency)
@@ -85,8 +87,10 @@ class Evaluator:
     Args:
         space: The search space that builds candidates.
         proxies: The objective proxy first, then any extra proxies to record.
-        batch: The scoring minibatch.
-        teacher: The teacher network, required if any proxy needs it.
+        batch: The scoring minibatch: a ``Batch`` of images, or a ``TextBatch`` of token ids
+            for text spaces such as ``bert``.
+        teacher: The teacher network, required if any proxy needs it. With a ``TextBatch``,
+            a transformers encoder (``archsearch.hf_teachers.HFTeacher``).
         limits: Cost limits; a candidate over a limit is recorded as rejected and not scored.
             Latency is measured only when ``limits.max_latency_ms`` is set or
             ``record_latency`` is true, on the same device and in the same memory layout as
@@ -103,7 +107,8 @@ class Evaluator:
             the settings of ``limits``, even when ``limits.max_latency_ms`` is not set.
     """
 
-    def __init__(self, space: SearchSpace, proxies: Sequence[Proxy], batch: Batch, teacher: nn.Module | None = None,
+    def __init__(self, space: SearchSpace, proxies: Sequence[Proxy], batch: Batch | TextBatch,
+                 teacher: nn.Module | None = None,
                  limits: CostLimits = CostLimits(), seed: int = 0, num_classes: int | None = None,
                  device: str | torch.device = "cpu", channels_last: bool | None = None,
                  record_latency: bool = False) -> None:
@@ -112,24 +117,31 @@ class Evaluator:
         self.space = space
         self.proxies = list(proxies)
         self.device = torch.device(device)
+        self.text = isinstance(batch, TextBatch)
+        image_batch = not self.text and batch.inputs.dim() == 4
         if channels_last is None:
-            channels_last = batch.inputs.dim() == 4
-        if channels_last and batch.inputs.dim() != 4:
-            raise ValueError(f"channels_last needs 4-D image inputs, but the batch inputs have shape "
-                             f"{tuple(batch.inputs.shape)}; pass channels_last=False")
+            channels_last = image_batch
+        if channels_last and not image_batch:
+            shape = tuple((batch.input_ids if self.text else batch.inputs).shape)
+            raise ValueError(f"channels_last needs 4-D image inputs, but the batch inputs have shape {shape}; "
+                             "pass channels_last=False")
         self.memory_format = torch.channels_last if channels_last else torch.contiguous_format
-        self.batch = Batch(batch.inputs.to(self.device, memory_format=self.memory_format),
-                           batch.labels.to(self.device))
+        if self.text:
+            self.batch: Batch | TextBatch = batch.to(self.device)
+        else:
+            self.batch = Batch(batch.inputs.to(self.device, memory_format=self.memory_format),
+                               batch.labels.to(self.device))
         self.limits = limits
         self.record_latency = record_latency
         self.seed = seed
         self.num_classes = num_classes
-        self.teacher_outputs: TeacherOutputs | None = None
+        self.teacher_outputs: TeacherOutputs | TextTeacherOutputs | None = None
         if any(proxy.needs_teacher for proxy in self.proxies):
             if teacher is None:
                 names = [proxy.name for proxy in self.proxies if proxy.needs_teacher]
                 raise ValueError(f"proxies {names} compare with a teacher, but no teacher was given")
-            self.teacher_outputs = TeacherOutputs.compute(teacher.to(self.device), self.batch)
+            outputs_class = TextTeacherOutputs if self.text else TeacherOutputs
+            self.teacher_outputs = outputs_class.compute(teacher.to(self.device), self.batch)
 
     @property
     def objective_proxy(self) -> Proxy:
@@ -172,18 +184,31 @@ class Evaluator:
                                                    batch_size=self.limits.latency_batch_size,
                                                    repeats=self.limits.latency_repeats,
                                                    warmup=self.limits.latency_warmup, device=self.device,
-                                                   memory_format=self.memory_format)
+                                                   memory_format=self.memory_format,
+                                                   vocab_size=self._vocab_size(model))
             violations = self.limits.violations(record["params"], record["flops"], record["latency_ms"])
         record["error"] = "; ".join(violations) or None
         return not violations
 
-    def _count_flops(self, arch: Hashable, model: nn.Module) -> int:
+    def _count_flops(self, arch: Hashable, model: nn.Module) -> int | None:
         flops = self.space.flops_from_definition(arch, self._input_shape, num_classes=self.num_classes)
-        return count_flops(model, self._input_shape) if flops is None else flops
+        if flops is None and not self.text:
+            flops = count_flops(model, self._input_shape)
+        # NOTE: a text space without a closed-form count records no FLOPs, and a FLOP limit
+        # is then not checked, because the hook counter feeds float inputs.
+        return flops
 
     @property
     def _input_shape(self) -> tuple[int, ...]:
+        if self.text:
+            return (self.batch.sequence_length,)
         return tuple(self.batch.inputs.shape[1:])
+
+    def _vocab_size(self, model: nn.Module) -> int | None:
+        # Latency of a text student is timed on random token ids from its own embedding table.
+        if not self.text:
+            return None
+        return model.get_input_embeddings().num_embeddings
 
     def _score(self, model: nn.Module, record: dict[str, Any]) -> None:
         # A failing objective fails the candidate, which the caller records. A failing extra

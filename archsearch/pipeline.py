@@ -10,10 +10,12 @@ from typing import Any
 import torch
 from safetensors.torch import load_file, save_file
 
-from archsearch.api import prepare_space, resolve_device
+import search_spaces
+from archsearch.api import resolve_device
 from archsearch.distill import TrainConfig, compare_with_and_without_kd
 from archsearch.evaluator import candidate_seed
 from archsearch.exporting import export_student
+from archsearch.scoring_setup import TEXT, input_kind, prepare_space
 from archsearch.store import RunStore
 from archsearch.teachers import load_teacher
 
@@ -40,6 +42,13 @@ def _build_best(run: RunStore):
     """Rebuild the run's space, data and best student, initialised exactly as it was scored."""
     config = run.config
     best = _best_record(run)
+    space = search_spaces.create(config["space"], **config["space_config"])
+    if input_kind(space) == TEXT:
+        # NOTE: students of text spaces can be searched and scored, but distilling and exporting
+        # them are not written yet.
+        raise ValueError(f"run {run.run_dir} searched the text space {config['space']!r}; distill and export work on "
+                         "image students only, so build this student in Python with search_spaces.create("
+                         f"{config['space']!r}, **run.config['space_config']).build(run.best['arch'])")
     space, splits = prepare_space(config["space"], config["space_config"], config["data"])
     torch.manual_seed(candidate_seed(config["seed"], best["canonical"]))
     student = space.build(space.parse(best["arch"]), num_classes=splits.num_classes)

@@ -10,7 +10,8 @@ from __future__ import annotations
 import abc
 import numbers
 import random
-from typing import Any, Mapping, Sequence
+import re
+from typing import Any, ClassVar, Mapping, Sequence
 
 from search_spaces.base import Dimension, SearchSpace
 
@@ -21,9 +22,12 @@ Choices = tuple[Any, ...]
 class CategoricalSpace(SearchSpace):
     """A space of independent categorical decisions, with a tuple of values as the architecture.
 
-    Subclasses implement ``dimensions``, ``parse_string``, ``format_values`` and ``build``.
-    ``parse`` accepts the string form, a mapping from dimension name to value, a sequence of
-    values in dimension order, or an architecture returned by this space.
+    Subclasses set ``_dimensions`` (one ``Dimension`` per decision, in order) and
+    ``_num_classes`` in ``__init__``, set the class attributes ``string_form`` (shown in
+    errors) and ``string_pattern`` (a regular expression with one group per decision), and
+    implement ``convert_groups``, ``format_values`` and ``build``. ``parse`` accepts the string
+    form, a mapping from dimension name to value, a sequence of values in dimension order, or
+    an architecture returned by this space.
 
     Example:
         >>> space = search_spaces.create("resnet_cifar")
@@ -33,7 +37,20 @@ class CategoricalSpace(SearchSpace):
         'd2-6-10_w16-32-64'
     """
 
-    @abc.abstractmethod
+    string_form: ClassVar[str] = ""
+    string_pattern: ClassVar[re.Pattern[str]]
+    # Added to the error of a string that does not match, such as the valid block names.
+    string_hint: ClassVar[str] = ""
+    _dimensions: tuple[Dimension, ...]
+    _num_classes: int
+
+    @property
+    def num_classes(self) -> int:
+        return self._num_classes
+
+    def dimensions(self) -> Sequence[Dimension]:
+        return self._dimensions
+
     def parse_string(self, text: str) -> Sequence[Any]:
         """Split the string form into one raw value per dimension, in dimension order.
 
@@ -42,6 +59,19 @@ class CategoricalSpace(SearchSpace):
         Raises:
             ValueError: If ``text`` does not have the space's string layout.
         """
+        match = self.string_pattern.fullmatch(text)
+        if match is None:
+            raise ValueError(f"invalid {self.name} architecture {text!r}: expected the form {self.string_form}"
+                             f"{self.string_hint}, for example {self.format_values(self.example_values())!r}")
+        return self.convert_groups(match.groups())
+
+    @abc.abstractmethod
+    def convert_groups(self, groups: Sequence[str]) -> Sequence[Any]:
+        """Convert the matched groups of ``string_pattern`` to raw values (int, float, str)."""
+
+    def example_values(self) -> Choices:
+        """Return a valid architecture for error messages: the first choice of every decision."""
+        return tuple(dimension.choices[0] for dimension in self._dimensions)
 
     @abc.abstractmethod
     def format_values(self, values: Choices) -> str:

@@ -59,6 +59,36 @@ def count_flops(model: nn.Module, input_shape: tuple[int, ...], batch_size: int 
         model.train(was_training)
 
 
+def count_meta_macs(model: nn.Module, example: torch.Tensor | None = None, **inputs: torch.Tensor) -> int:
+    """Count the multiply-accumulates of one forward pass of a network built on the meta device.
+
+    ``torch.utils.flop_counter.FlopCounterMode`` records every convolution and matrix
+    product, including functional ones such as attention products, from the shapes alone:
+    meta tensors have no data, so nothing is computed or allocated. Modules with a
+    ``fused_attn`` flag (timm attention) are switched to their explicit matrix products for
+    the count, because the counter records those products on every backend.
+
+    Args:
+        model: A network whose parameters are on the meta device (build it under
+            ``with torch.device("meta"):``).
+        example: The positional input, a meta tensor with a batch dimension of 1.
+        inputs: Keyword inputs instead, such as ``input_ids`` for transformers models.
+
+    Returns:
+        Multiply-accumulates (the counter's FLOPs divided by 2).
+    """
+    for module in model.modules():
+        if getattr(module, "fused_attn", None) is True:
+            module.fused_attn = False
+    counter = FlopCounterMode(display=False)
+    with counter, torch.no_grad():
+        if example is None:
+            model(**inputs)
+        else:
+            model(example, **inputs)
+    return counter.get_total_flops() // 2
+
+
 def _count_module_macs(model: nn.Module, example: torch.Tensor) -> int:
     total = 0
 
@@ -108,7 +138,7 @@ def check_latency_settings(batch_size: int, repeats: int, warmup: int, prefix: s
 def measure_latency(model: nn.Module, input_shape: tuple[int, ...], *, batch_size: int = 1,
                     repeats: int = DEFAULT_LATENCY_REPEATS, warmup: int = DEFAULT_LATENCY_WARMUP,
                     device: str | torch.device | None = None,
-                    memory_format: torch.memory_format | None = None) -> float:
+                    memory_format: torch.memory_format | None = None, vocab_size: int | None = None) -> float:
     """Measure the median wall time of one forward pass of a batch, in milliseconds.
 
     The model runs ``warmup`` untimed forward passes, then ``repeats`` timed ones, in eval
@@ -127,7 +157,7 @@ def measure_latency(model: nn.Module, input_shape: tuple[int, ...], *, batch_siz
             their memory layout, so convert them with ``model.to(memory_format=...)`` to match
             ``memory_format``.
         input_shape: Shape of one input without the batch dimension, such as (3, 32, 32).
-            The inputs are float tensors, so models that take integer token ids do not fit.
+            The inputs are float tensors unless ``vocab_size`` is set.
         batch_size: Inputs per forward pass.
         repeats: Timed forward passes; the median is taken over them.
         warmup: Untimed forward passes before the timed ones, which let allocators, caches
@@ -136,6 +166,8 @@ def measure_latency(model: nn.Module, input_shape: tuple[int, ...], *, batch_siz
             the CPU for a model without parameters.
         memory_format: Layout of the input batch, such as ``torch.channels_last`` for image
             models scored in that layout. Default: ``torch.contiguous_format``.
+        vocab_size: For models that take token ids (BERT students): the inputs are random
+            token ids below this value, with ``input_shape`` ``(sequence_length,)``.
 
     Returns:
         The median time of one forward pass of the whole batch, in milliseconds.
@@ -150,7 +182,12 @@ def measure_latency(model: nn.Module, input_shape: tuple[int, ...], *, batch_siz
     # A private generator leaves the global random state, and so the scores a search draws
     # from it after this measurement, as it was.
     generator = torch.Generator().manual_seed(0)
-    example = torch.randn(batch_size, *shape, generator=generator).to(target, memory_format=layout)
+    if vocab_size is not None:
+        if isinstance(vocab_size, bool) or not isinstance(vocab_size, int) or vocab_size < 1:
+            raise ValueError(f"vocab_size must be a positive integer, got {vocab_size!r}")
+        example = torch.randint(0, vocab_size, (batch_size, *shape), generator=generator).to(target)
+    else:
+        example = torch.randn(batch_size, *shape, generator=generator).to(target, memory_format=layout)
 
     modes = [(module, module.training) for module in model.modules()]
     model.eval()

@@ -10,6 +10,7 @@ import random
 import pytest
 import torch
 
+import archsearch
 import search_spaces
 from archsearch import proxies
 from archsearch.hf_teachers import HFTeacher, load_hf_teacher
@@ -89,7 +90,7 @@ def test_registry_creates_bert_space():
     assert space.num_classes == 0
 
 
-@pytest.mark.parametrize("preset", ["base", "small", "tiny"])
+@pytest.mark.parametrize("preset", ["base", "small", "tiny", "cpu"])
 def test_preset_has_256_distinct_students(preset):
     space = search_spaces.create("bert", preset=preset)
     assert space.size == 256
@@ -422,3 +423,94 @@ def test_proxies_reject_image_batch_and_foreign_vocabulary(minilm, minilm_batch,
     # The MiniLM batch contains ids up to 30521, which the 80-token tiny teacher cannot embed.
     with pytest.raises(ValueError, match="contains token id .* embeds only 80 tokens"):
         TextTeacherOutputs.compute(tiny_teacher, minilm_batch)
+
+
+# Searching and scoring text spaces
+
+
+def text_run_options(teacher_dir, **overrides) -> dict:
+    options = {"space": "bert", "teacher": f"hf:{teacher_dir}", "batch_size": 4, "device": "cpu",
+               "space_options": {"preset": None, "layers": [1, 2], "hidden": [32, 48], "heads": [2, 4],
+                                 "mlp_ratios": [2.0, 3.0], "sequence_length": 16}}
+    return {**options, **overrides}
+
+
+def test_search_text_space_and_resume(tmp_path, tiny_teacher_dir, tiny_teacher):
+    options = text_run_options(tiny_teacher_dir, proxy=["minilm_relation", "hidden_cka", "params"],
+                               searcher_options={"population_size": 3, "sample_size": 2})
+    run = archsearch.search(evaluations=6, out_dir=tmp_path / "run", **options)
+    assert len(run.records) == 6
+    assert [record["status"] for record in run.records] == ["ok"] * 6
+    assert run.config["space_config"]["vocab_size"] == len(tiny_teacher.tokenizer)
+    assert run.config["data_name"] == "pydoc_data.topics"
+    space = search_spaces.create("bert", **run.config["space_config"])
+    for record in run.records:
+        assert record["flops"] == space.cost(record["arch"])["flops"]
+        assert math.isfinite(record["scores"]["hidden_cka"])
+
+    resumed = archsearch.resume(tmp_path / "run", evaluations=8)
+    assert len(resumed.records) == 8
+    assert resumed.records[:6] == run.records[:6]
+
+
+def test_score_text_space_equals_search(tmp_path, tiny_teacher_dir):
+    options = text_run_options(tiny_teacher_dir)
+    run = archsearch.search(proxy="hidden_relation", evaluations=2, out_dir=tmp_path / "run", **options)
+    table = archsearch.score([record["arch"] for record in run.records], "hidden_relation", **options)
+    assert list(table["score_hidden_relation"]) == [record["scores"]["hidden_relation"] for record in run.records]
+
+
+def test_text_space_default_proxy(tmp_path, tiny_teacher_dir):
+    run = archsearch.search(evaluations=1, out_dir=tmp_path / "run", **text_run_options(tiny_teacher_dir))
+    assert run.config["proxies"] == ["minilm_relation"]
+
+
+def test_text_space_latency(tiny_teacher_dir):
+    table = archsearch.score(["L1_H32_A2_R2"], "params", latency=True, **text_run_options(tiny_teacher_dir))
+    assert table["latency_ms"].iloc[0] > 0
+
+
+@pytest.mark.parametrize("overrides, message", [
+    ({"proxy": "diswot"}, "proxy 'diswot' scores image models, but search space 'bert' takes text; choose from"),
+    ({"teacher": None}, "needs a Hugging Face teacher whose tokenizer reads the text; pass teacher='hf:PATH'"),
+    ({"space_options": {"preset": "cpu", "vocab_size": 10}},
+     "vocab_size=10 is smaller than the .* tokens of the teacher's tokenizer"),
+    ({"batch_size": 4, "data": "THREE_LINES"}, "batch size 4 exceeds the 3 passages of"),
+])
+def test_text_search_errors(tmp_path, tiny_teacher_dir, overrides, message):
+    if overrides.get("data") == "THREE_LINES":
+        path = tmp_path / "three.txt"
+        path.write_text("one passage\nanother passage\na third passage\n")
+        overrides = {**overrides, "data": str(path)}
+    with pytest.raises(ValueError, match=message):
+        archsearch.search(evaluations=1, out_dir=tmp_path / "run", **text_run_options(tiny_teacher_dir, **overrides))
+
+
+def test_image_space_rejects_text_teacher(tmp_path, tiny_teacher_dir):
+    with pytest.raises(ValueError, match="is a Hugging Face text encoder, but search space 'nb201' takes images"):
+        archsearch.search(teacher=f"hf:{tiny_teacher_dir}", evaluations=1, out_dir=tmp_path / "run")
+
+
+def test_text_run_distill_and_export_errors(tmp_path, tiny_teacher_dir):
+    archsearch.search(proxy="params", evaluations=1, out_dir=tmp_path / "run", **text_run_options(tiny_teacher_dir))
+    with pytest.raises(ValueError, match="searched the text space 'bert'; distill and export work on image students"):
+        archsearch.distill(tmp_path / "run")
+    with pytest.raises(ValueError, match="searched the text space 'bert'"):
+        archsearch.export(tmp_path / "run", tmp_path / "exported")
+
+
+def test_cli_searches_text_space_with_space_options(tmp_path, tiny_teacher_dir, capsys):
+    from archsearch.cli import main
+
+    options = ["--space-option", "preset=null", "--space-option", "layers=[1]", "--space-option", "hidden=[32]",
+               "--space-option", "heads=[2,4]", "--space-option", "mlp_ratios=[2.0]",
+               "--space-option", "sequence_length=16"]
+    code = main(["-q", "search", "--space", "bert", *options, "--teacher", f"hf:{tiny_teacher_dir}",
+                 "--evaluations", "2", "--batch-size", "4", "--device", "cpu", "--out", str(tmp_path / "run")])
+    assert code == 0
+    assert "L1_H32_A" in capsys.readouterr().out
+
+    code = main(["search", "--space", "bert", "--space-option", "preset", "--out", str(tmp_path / "bad")])
+    assert code == 2
+    assert capsys.readouterr().err.strip() == ("archsearch search: error: invalid --space-option 'preset'; expected "
+                                               "KEY=VALUE, for example --space-option preset=cpu")

@@ -273,3 +273,31 @@ def test_default_run_dirs_are_unique(tmp_path, monkeypatch):
     assert first != second
     assert first.is_dir()
     assert second.is_dir()
+
+
+def test_space_options_read_json_or_text():
+    from archsearch.commands import parse_space_options
+
+    assert parse_space_options(["preset=cpu", "layers=[2, 3]", "channels=8", "preset2=null"]) == {
+        "preset": "cpu", "layers": [2, 3], "channels": 8, "preset2": None}
+    with pytest.raises(ValueError, match="--space-option channels is given twice"):
+        parse_space_options(["channels=8", "channels=16"])
+    with pytest.raises(ValueError, match="invalid --space-option '=8'; expected KEY=VALUE"):
+        parse_space_options(["=8"])
+
+
+def test_space_option_reaches_the_space(tmp_path, capsys):
+    import search_spaces
+
+    cell = "|nor_conv_3x3~0|+|nor_conv_3x3~0|nor_conv_3x3~1|+|skip_connect~0|nor_conv_3x3~1|nor_conv_3x3~2|"
+    code, _, err = run_main(["score", "--space", "nb201", "--space-option", "channels=4", "--space-option",
+                             "cells_per_stage=1", "--proxy", "params", "--batch-size", "8",
+                             "--out", str(tmp_path / "scores.csv"), cell], capsys)
+    assert code == 0, err
+    expected = search_spaces.create("nb201", channels=4, cells_per_stage=1).cost(cell)["params"]
+    assert pd.read_csv(tmp_path / "scores.csv")["params"].iloc[0] == expected
+    code, _, err = run_main(["score", "--space", "nb201", "--space-option", "width=4", "--proxy", "params", cell],
+                            capsys)
+    assert code == 2
+    assert "unknown option" in err
+    assert "width" in err

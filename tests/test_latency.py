@@ -151,6 +151,13 @@ def test_measure_latency_bad_arguments(options, message):
         measure_latency(small_model(), (3, 8, 8), **options)
 
 
+def test_measure_latency_token_ids():
+    embedding = nn.Sequential(nn.Embedding(50, 8), nn.Flatten(), nn.Linear(8 * 6, 2))
+    assert measure_latency(embedding, (6,), vocab_size=50, batch_size=2, repeats=2, warmup=0) > 0
+    with pytest.raises(ValueError, match="vocab_size must be a positive integer, got 0"):
+        measure_latency(embedding, (6,), vocab_size=0)
+
+
 @pytest.mark.parametrize("shape", [(), (3, 0, 8), (3, -1), "abc", 5])
 def test_measure_latency_bad_input_shape(shape):
     with pytest.raises(ValueError, match="input_shape must be"):
@@ -247,7 +254,8 @@ def test_evaluator_passes_latency_settings(space, batch, archs, fake_latency):
     limits = CostLimits(max_latency_ms=1e9, latency_batch_size=3, latency_repeats=2, latency_warmup=0)
     make_evaluator(space, batch, limits).evaluate(archs[0])
     assert fake_latency.calls == [{"input_shape": (3, 16, 16), "batch_size": 3, "repeats": 2, "warmup": 0,
-                                   "device": torch.device("cpu"), "memory_format": torch.channels_last}]
+                                   "device": torch.device("cpu"), "memory_format": torch.channels_last,
+                                   "vocab_size": None}]
 
 
 def test_evaluator_record_latency_without_limit(space, batch, archs, fake_latency):

@@ -20,7 +20,7 @@ from archsearch.evaluator import Evaluator
 from archsearch.features import (extract_features, prefix_token_count, stage_features,
                                  tokens_to_feature_map)
 from archsearch.proxies import Batch, TeacherOutputs
-from search_spaces.cost import count_parameters
+from search_spaces.cost import count_flops, count_parameters
 from search_spaces.vit import ViTSpace
 
 NB201_CELL = "|nor_conv_3x3~0|+|nor_conv_3x3~0|nor_conv_3x3~1|+|skip_connect~0|nor_conv_3x3~1|nor_conv_3x3~2|"
@@ -291,6 +291,17 @@ def test_cost_and_minimum_cost(tiny_space):
     minimum = tiny_space.minimum_cost()
     assert minimum["params"] == min(cost["params"] for cost in costs)
     assert minimum["flops"] == min(cost["flops"] for cost in costs)
+
+
+def test_flops_count_attention_products():
+    space = search_spaces.create("vit", input_size=32, patch_sizes=(8,), num_classes=10)
+    arch = "d4_w192_h3_m2.0_p8"
+    tokens = 1 + (32 // 8) ** 2
+    # The hook count covers the layers; each block adds Q K^T and the product with V, tokens^2 x width each.
+    layers = count_flops(space.build(arch), space.input_shape)
+    assert space.flops_from_definition(arch, space.input_shape) == layers + 4 * 2 * tokens * tokens * 192
+    assert space.cost(arch)["flops"] == layers + 4 * 2 * tokens * tokens * 192
+    assert space.flops_from_definition(arch, (3, 64, 64)) is None
 
 
 # Feature access for token models.

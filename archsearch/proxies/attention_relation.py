@@ -101,6 +101,7 @@ class AttentionRelation(Proxy):
     direction = "maximize"
     needs_teacher = True
     bn_mode = "eval"
+    inputs = "text"
     source = SOURCE
 
     def __init__(self, relation_heads: int | None = None) -> None:

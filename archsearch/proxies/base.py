@@ -82,6 +82,8 @@ class Proxy(abc.ABC):
         direction: ``"maximize"`` if a higher score predicts a better student, else ``"minimize"``.
         needs_teacher: Whether ``compute`` reads ``TeacherOutputs``.
         bn_mode: ``"train"`` (batch statistics) or ``"eval"``: the mode the network is scored in.
+        inputs: ``"images"`` (a ``Batch`` of image tensors), ``"text"`` (a ``TextBatch`` of
+            token ids) or ``"any"``: the scoring batches the proxy reads.
         source: The paper the score comes from.
 
     Example:
@@ -95,6 +97,7 @@ class Proxy(abc.ABC):
     direction: ClassVar[str] = MAXIMIZE
     needs_teacher: ClassVar[bool] = False
     bn_mode: ClassVar[str] = "train"
+    inputs: ClassVar[str] = "images"
     source: ClassVar[str] = ""
 
     @abc.abstractmethod

@@ -15,6 +15,7 @@ class Params(Proxy):
 
     direction = "maximize"
     bn_mode = "eval"
+    inputs = "any"
     source = "Abdelfattah et al., Zero-Cost Proxies for Lightweight NAS, ICLR 2021 (baseline)"
 
     def compute(self, model: nn.Module, batch: Batch, teacher: TeacherOutputs | None) -> float:

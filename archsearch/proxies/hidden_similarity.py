@@ -58,6 +58,7 @@ class _PooledHiddenProxy(Proxy):
     direction = "maximize"
     needs_teacher = True
     bn_mode = "eval"
+    inputs = "text"
 
     def __init__(self, pooling: str = "mean") -> None:
         if pooling not in POOLING_MODES:

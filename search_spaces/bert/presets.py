@@ -13,7 +13,9 @@ with these published ranges (teacher BERT-base):
     ========  ======  =====  =======  =========
 
 Each preset takes four evenly spaced values from both ends of every range, so it has
-4^4 = 256 students. Most hidden sizes are not multiples of every head count (256 / 7 is not a
+4^4 = 256 students. A fourth preset, ``cpu``, is not from the paper: it is sized for searches
+on a CPU (2-5 layers, 2-8 heads, hidden 64-160, MLP ratio 1.0-4.0). Its students have 0.05
+to 1.6 million parameters in their transformer layers, besides the embeddings. Most hidden sizes are not multiples of every head count (256 / 7 is not a
 whole number), but a BERT layer splits the hidden size evenly across its heads. So a student
 is built with the hidden size rounded to the nearest multiple of its head count (halves round
 up): ``effective_hidden_size``. The grid steps of 32 exceed every head count, so two hidden
@@ -55,6 +57,8 @@ PRESETS: dict[str, BertPreset] = {
                         mlp_ratios=(2.5, 3.0, 3.5, 4.0)),
     "tiny": BertPreset(layers=(4, 5, 6, 7), heads=(7, 8, 9, 10), hidden=(128, 160, 192, 224),
                        mlp_ratios=(2.0, 2.5, 3.0, 3.5)),
+    "cpu": BertPreset(layers=(2, 3, 4, 5), heads=(2, 4, 6, 8), hidden=(64, 96, 128, 160),
+                      mlp_ratios=(1.0, 2.0, 3.0, 4.0)),
 }
 
 

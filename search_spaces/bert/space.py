@@ -13,7 +13,7 @@ import torch.nn as nn
 from search_spaces.base import Dimension
 from search_spaces.bert.presets import PRESETS, BertPreset, effective_hidden_size, intermediate_size
 from search_spaces.categorical import CategoricalSpace, Choices
-from search_spaces.cost import count_parameters
+from search_spaces.cost import count_meta_macs, count_parameters
 from search_spaces.options import int_choices, positive_int
 from search_spaces.registry import register_space
 
@@ -24,8 +24,6 @@ DEFAULT_VOCAB_SIZE = 30522
 DEFAULT_MAX_POSITION_EMBEDDINGS = 512
 DEFAULT_SEQUENCE_LENGTH = 128
 
-_STRING_FORM = "L<layers>_H<hidden>_A<heads>_R<mlp_ratio>"
-_STRING_PATTERN = re.compile(r"L(\d+)_H(\d+)_A(\d+)_R(\d+(?:\.\d+)?)")
 
 
 @register_space("bert")
@@ -35,7 +33,8 @@ class BertSpace(CategoricalSpace):
     An architecture has four decisions: ``layers`` (transformer layers), ``hidden`` (hidden
     size), ``heads`` (attention heads) and ``mlp_ratio`` (feed-forward size divided by the
     hidden size). The presets ``"base"``, ``"small"`` and ``"tiny"`` are the three AutoDistil
-    sub-spaces with 256 students each (see ``search_spaces.bert.presets``). Passing
+    sub-spaces with 256 students each, and ``"cpu"`` a smaller one for searches on a CPU
+    (see ``search_spaces.bert.presets``). Passing
     ``layers``, ``hidden``, ``heads`` or ``mlp_ratios`` replaces that decision's preset
     choices, and ``preset=None`` with all four gives a fully custom space.
 
@@ -58,7 +57,7 @@ class BertSpace(CategoricalSpace):
     image. ``cost`` counts FLOPs for one sequence of that length.
 
     Args:
-        preset: ``"base"``, ``"small"``, ``"tiny"`` or ``None`` (every decision given).
+        preset: ``"base"``, ``"small"``, ``"tiny"``, ``"cpu"`` or ``None`` (every decision given).
         layers: Layer-count choices, replacing the preset's.
         hidden: Hidden-size choices, replacing the preset's.
         heads: Head-count choices, replacing the preset's.
@@ -78,6 +77,8 @@ class BertSpace(CategoricalSpace):
     """
 
     name = "bert"
+    string_form = "L<layers>_H<hidden>_A<heads>_R<mlp_ratio>"
+    string_pattern = re.compile(r"L(\d+)_H(\d+)_A(\d+)_R(\d+(?:\.\d+)?)")
 
     def __init__(self, preset: str | None = DEFAULT_PRESET, layers: Sequence[int] | None = None,
                  hidden: Sequence[int] | None = None, heads: Sequence[int] | None = None,
@@ -112,10 +113,6 @@ class BertSpace(CategoricalSpace):
             DIMENSION_NAMES, (self.layer_choices, self.hidden_choices, self.head_choices, self.mlp_ratio_choices)))
 
     @property
-    def num_classes(self) -> int:
-        return self._num_classes
-
-    @property
     def input_shape(self) -> tuple[int]:
         """Shape ``(sequence_length,)`` of one input: a sequence of token ids."""
         return (self.sequence_length,)
@@ -129,16 +126,8 @@ class BertSpace(CategoricalSpace):
                         "sequence_length": self.sequence_length, "num_classes": self._num_classes})
         return options
 
-    def dimensions(self) -> Sequence[Dimension]:
-        return self._dimensions
-
-    def parse_string(self, text: str) -> Sequence[Any]:
-        match = _STRING_PATTERN.fullmatch(text)
-        if match is None:
-            example = self.format_values(tuple(dimension.choices[0] for dimension in self._dimensions))
-            raise ValueError(f"invalid {self.name} architecture {text!r}: expected the form {_STRING_FORM}, "
-                             f"for example {example!r}")
-        layers, hidden, heads, ratio = match.groups()
+    def convert_groups(self, groups: Sequence[str]) -> Sequence[Any]:
+        layers, hidden, heads, ratio = groups
         return [int(layers), int(hidden), int(heads), float(ratio)]
 
     def format_values(self, values: Choices) -> str:
@@ -188,20 +177,28 @@ class BertSpace(CategoricalSpace):
         """Count parameters and the multiply-accumulates of one sequence of ``sequence_length`` tokens.
 
         The network is built on the meta device, so nothing is computed or allocated.
-        ``torch.utils.flop_counter.FlopCounterMode`` counts every matrix product, including the
-        two attention products per layer; the embedding lookups, normalisation and softmax are
-        not counted. Parameters include the token embeddings, which dominate small students.
+        Parameters include the token embeddings, which dominate small students. The FLOPs are
+        those of ``flops_from_definition``.
         """
-        from torch.utils.flop_counter import FlopCounterMode
-
         with torch.device("meta"):
             model = self.build(arch, num_classes=num_classes)
-            example = torch.zeros(1, self.sequence_length, dtype=torch.long)
-        counter = FlopCounterMode(display=False)
-        with counter, torch.no_grad():
-            model(input_ids=example)
-        # FlopCounterMode counts 2 FLOPs per multiply-accumulate.
-        return {"params": float(count_parameters(model)), "flops": float(counter.get_total_flops() // 2)}
+        return {"params": float(count_parameters(model)),
+                "flops": float(_count_meta_macs(model, self.sequence_length))}
+
+    def flops_from_definition(self, arch: Any, input_shape: tuple[int, ...],
+                              num_classes: int | None = None) -> int | None:
+        """Count the multiply-accumulates of one sequence of ``input_shape[0]`` tokens.
+
+        ``torch.utils.flop_counter.FlopCounterMode`` counts every matrix product of a forward
+        pass of the network built on the meta device, including the two attention products
+        per layer. The embedding lookups, normalisation and softmax are not counted. Returns
+        ``None`` for a shape that is not ``(sequence_length,)`` within the position table.
+        """
+        if len(input_shape) != 1 or not 1 <= input_shape[0] <= self.max_position_embeddings:
+            return None
+        with torch.device("meta"):
+            model = self.build(arch, num_classes=num_classes)
+        return _count_meta_macs(model, input_shape[0])
 
     def minimum_cost(self, num_classes: int | None = None) -> dict[str, float]:
         # Parameters and FLOPs grow with the layers, the built hidden size and the MLP ratio, and
@@ -255,3 +252,7 @@ def _ratio_choices(value: Any) -> tuple[float, ...]:
         raise ValueError(f"mlp_ratios lists {', '.join(f'{ratio:g}' for ratio in duplicates)} more than once; "
                          f"give each choice once, got {ratios}")
     return tuple(ratios)
+
+
+def _count_meta_macs(model: nn.Module, sequence_length: int) -> int:
+    return count_meta_macs(model, input_ids=torch.zeros(1, sequence_length, dtype=torch.long, device="meta"))

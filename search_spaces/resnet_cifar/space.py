@@ -17,8 +17,6 @@ DEFAULT_WIDTHS = ((16,), (32,), (64,))
 DEPTH_NAMES = tuple(f"depth{stage}" for stage in range(1, STAGES + 1))
 WIDTH_NAMES = tuple(f"width{stage}" for stage in range(1, STAGES + 1))
 
-_STRING_FORM = "d<depth1>-<depth2>-<depth3>_w<width1>-<width2>-<width3>"
-_STRING_PATTERN = re.compile(r"d(\d+)-(\d+)-(\d+)_w(\d+)-(\d+)-(\d+)")
 
 
 @register_space("resnet_cifar")
@@ -53,6 +51,8 @@ class ResNetCifarSpace(CategoricalSpace):
     """
 
     name = "resnet_cifar"
+    string_form = "d<depth1>-<depth2>-<depth3>_w<width1>-<width2>-<width3>"
+    string_pattern = re.compile(r"d(\d+)-(\d+)-(\d+)_w(\d+)-(\d+)-(\d+)")
 
     def __init__(self, depths: Sequence[int] | Sequence[Sequence[int]] = DEFAULT_DEPTHS,
                  widths: Sequence[int] | Sequence[Sequence[int]] = DEFAULT_WIDTHS, num_classes: int = 10,
@@ -66,10 +66,6 @@ class ResNetCifarSpace(CategoricalSpace):
                                  zip(DEPTH_NAMES + WIDTH_NAMES, self.depth_choices + self.width_choices))
 
     @property
-    def num_classes(self) -> int:
-        return self._num_classes
-
-    @property
     def input_shape(self) -> tuple[int, int, int]:
         return (self.in_channels, self.input_size, self.input_size)
 
@@ -78,15 +74,8 @@ class ResNetCifarSpace(CategoricalSpace):
                 "widths": compact_stage_choices(self.width_choices), "num_classes": self._num_classes,
                 "input_size": self.input_size, "in_channels": self.in_channels}
 
-    def dimensions(self) -> Sequence[Dimension]:
-        return self._dimensions
-
-    def parse_string(self, text: str) -> Sequence[Any]:
-        match = _STRING_PATTERN.fullmatch(text)
-        if match is None:
-            raise ValueError(f"invalid {self.name} architecture {text!r}: expected the form {_STRING_FORM}, "
-                             f"for example {self.format_values(self._first_choices())!r}")
-        return [int(group) for group in match.groups()]
+    def convert_groups(self, groups: Sequence[str]) -> Sequence[Any]:
+        return [int(group) for group in groups]
 
     def format_values(self, values: Choices) -> str:
         depths, widths = values[:STAGES], values[STAGES:]
@@ -104,6 +93,3 @@ class ResNetCifarSpace(CategoricalSpace):
         # with the smallest choice of every decision is the cheapest in both.
         smallest = tuple(min(dimension.choices) for dimension in self._dimensions)
         return self.cost(smallest, num_classes=num_classes)
-
-    def _first_choices(self) -> Choices:
-        return tuple(dimension.choices[0] for dimension in self._dimensions)

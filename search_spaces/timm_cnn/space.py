@@ -18,8 +18,6 @@ DEFAULT_DEPTHS = (1, 2, 3, 4, 6)
 DEFAULT_WIDTHS = (32, 48, 64)
 DIMENSION_NAMES = tuple(f"depth{stage}" for stage in range(1, STAGES + 1)) + ("width", "block")
 
-_STRING_FORM = "d<depth1>-<depth2>-<depth3>-<depth4>_w<width>_<block>"
-_STRING_PATTERN = re.compile(r"d(\d+)-(\d+)-(\d+)-(\d+)_w(\d+)_([a-z]+)")
 
 
 @register_space("timm_resnet")
@@ -59,6 +57,9 @@ class TimmResNetSpace(CategoricalSpace):
     """
 
     name = "timm_resnet"
+    string_form = "d<depth1>-<depth2>-<depth3>-<depth4>_w<width>_<block>"
+    string_pattern = re.compile(r"d(\d+)-(\d+)-(\d+)-(\d+)_w(\d+)_([a-z]+)")
+    string_hint = f" with block {' or '.join(BLOCK_TYPES)}"
 
     def __init__(self, depths: Sequence[int] | Sequence[Sequence[int]] = DEFAULT_DEPTHS,
                  widths: Sequence[int] = DEFAULT_WIDTHS, blocks: Sequence[str] = BLOCK_TYPES,
@@ -77,10 +78,6 @@ class TimmResNetSpace(CategoricalSpace):
         self._dimensions = tuple(Dimension(name, choices) for name, choices in zip(DIMENSION_NAMES, all_choices))
 
     @property
-    def num_classes(self) -> int:
-        return self._num_classes
-
-    @property
     def input_shape(self) -> tuple[int, int, int]:
         return (self.in_channels, self.input_size, self.input_size)
 
@@ -90,16 +87,8 @@ class TimmResNetSpace(CategoricalSpace):
                 "input_size": self.input_size, "in_channels": self.in_channels,
                 "zero_init_last": self.zero_init_last}
 
-    def dimensions(self) -> Sequence[Dimension]:
-        return self._dimensions
-
-    def parse_string(self, text: str) -> Sequence[Any]:
-        match = _STRING_PATTERN.fullmatch(text)
-        if match is None:
-            example = self.format_values(tuple(dimension.choices[0] for dimension in self._dimensions))
-            raise ValueError(f"invalid {self.name} architecture {text!r}: expected the form {_STRING_FORM} with "
-                             f"block {' or '.join(BLOCK_TYPES)}, for example {example!r}")
-        *numbers, block = match.groups()
+    def convert_groups(self, groups: Sequence[str]) -> Sequence[Any]:
+        *numbers, block = groups
         return [int(number) for number in numbers] + [block]
 
     def format_values(self, values: Choices) -> str:

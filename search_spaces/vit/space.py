@@ -6,10 +6,12 @@ import random
 import re
 from typing import Any, Sequence
 
+import torch
 import torch.nn as nn
 
 from search_spaces.base import Dimension
 from search_spaces.categorical import CategoricalSpace, Choices
+from search_spaces.cost import count_meta_macs
 from search_spaces.options import float_choices, int_choices, positive_int
 from search_spaces.registry import register_space
 
@@ -23,8 +25,6 @@ GLOBAL_POOLS = ("token", "avg")
 DIMENSION_NAMES = ("depth", "width", "heads", "mlp_ratio", "patch")
 
 _WIDTH, _HEADS = DIMENSION_NAMES.index("width"), DIMENSION_NAMES.index("heads")
-_STRING_FORM = "d<depth>_w<width>_h<heads>_m<mlp_ratio>_p<patch>"
-_STRING_PATTERN = re.compile(r"d(\d+)_w(\d+)_h(\d+)_m(\d+(?:\.\d+)?)_p(\d+)")
 
 
 @register_space("vit")
@@ -76,6 +76,8 @@ class ViTSpace(CategoricalSpace):
     """
 
     name = "vit"
+    string_form = "d<depth>_w<width>_h<heads>_m<mlp_ratio>_p<patch>"
+    string_pattern = re.compile(r"d(\d+)_w(\d+)_h(\d+)_m(\d+(?:\.\d+)?)_p(\d+)")
 
     def __init__(self, depths: Sequence[int] = DEFAULT_DEPTHS, widths: Sequence[int] = DEFAULT_WIDTHS,
                  heads: Sequence[int] = DEFAULT_HEADS, mlp_ratios: Sequence[float] = DEFAULT_MLP_RATIOS,
@@ -109,10 +111,6 @@ class ViTSpace(CategoricalSpace):
         self._dimensions = tuple(Dimension(name, choices) for name, choices in zip(DIMENSION_NAMES, all_choices))
 
     @property
-    def num_classes(self) -> int:
-        return self._num_classes
-
-    @property
     def input_shape(self) -> tuple[int, int, int]:
         return (self.in_channels, self.input_size, self.input_size)
 
@@ -128,15 +126,8 @@ class ViTSpace(CategoricalSpace):
                 "patch_sizes": list(self.patch_choices), "num_classes": self._num_classes,
                 "input_size": self.input_size, "in_channels": self.in_channels, "global_pool": self.global_pool}
 
-    def dimensions(self) -> Sequence[Dimension]:
-        return self._dimensions
-
-    def parse_string(self, text: str) -> Sequence[Any]:
-        match = _STRING_PATTERN.fullmatch(text)
-        if match is None:
-            raise ValueError(f"invalid {self.name} architecture {text!r}: expected the form {_STRING_FORM}, "
-                             f"for example {self.format_values(self._first_valid())!r}")
-        depth, width, head_count, mlp_ratio, patch = match.groups()
+    def convert_groups(self, groups: Sequence[str]) -> Sequence[Any]:
+        depth, width, head_count, mlp_ratio, patch = groups
         return [int(depth), int(width), int(head_count), float(mlp_ratio), int(patch)]
 
     def format_values(self, values: Choices) -> str:
@@ -207,6 +198,23 @@ class ViTSpace(CategoricalSpace):
                                  num_classes=classes, global_pool=self.global_pool, embed_dim=width, depth=depth,
                                  num_heads=head_count, mlp_ratio=mlp_ratio, class_token=True)
 
+    def flops_from_definition(self, arch: Any, input_shape: tuple[int, ...],
+                              num_classes: int | None = None) -> int | None:
+        """Count the multiply-accumulates of one image, the attention products included.
+
+        The network is built on the meta device, and ``search_spaces.cost.count_meta_macs``
+        counts every matrix product of its forward pass. These are the patch embedding, the
+        qkv, projection, MLP and classifier layers, and the two attention products per block,
+        which the hook count of ``count_flops`` misses. Normalisation, softmax and GELU are
+        not counted. Returns ``None`` for an input shape other than the space's.
+        """
+        if tuple(input_shape) != self.input_shape:
+            return None
+        with torch.device("meta"):
+            model = self.build(arch, num_classes=num_classes)
+            example = torch.zeros(1, *input_shape)
+        return count_meta_macs(model, example)
+
     def minimum_cost(self, num_classes: int | None = None) -> dict[str, float]:
         # Parameters and multiply-accumulates grow with depth, width and MLP ratio, and the head
         # count changes neither (the qkv projection is width x 3 width for any count). The patch
@@ -218,6 +226,7 @@ class ViTSpace(CategoricalSpace):
         costs = [self.cost(smallest + (patch,), num_classes=num_classes) for patch in self.patch_choices]
         return {"params": min(cost["params"] for cost in costs), "flops": min(cost["flops"] for cost in costs)}
 
-    def _first_valid(self) -> Choices:
+    def example_values(self) -> Choices:
+        # The first choices may pair a width with a head count that does not divide it.
         width, head_count = self._width_heads[0]
         return (self.depth_choices[0], width, head_count, self.mlp_ratio_choices[0], self.patch_choices[0])
