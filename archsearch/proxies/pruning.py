@@ -11,6 +11,7 @@ import copy
 
 import torch
 import torch.nn as nn
+from torch.nn.attention import SDPBackend, sdpa_kernel
 
 from archsearch.proxies.base import Batch, Proxy, ProxyResult, TeacherOutputs
 from archsearch.proxies.layers import (BATCH_NORM_TYPES, ZERO_COST_SOURCE, cross_entropy_loss,
@@ -45,7 +46,9 @@ class Grasp(Proxy):
 
     g is d(cross-entropy)/dw on the batch and H the Hessian of the cross-entropy, so H g is
     the gradient of g_detached . g, taken by a second backward pass through the graph of g.
-    A higher value predicts a better network, with the sign of the zero-cost paper.
+    A higher value predicts a better network, with the sign of the zero-cost paper. Attention
+    runs with PyTorch's math kernel here, because the fused CPU kernels of
+    ``scaled_dot_product_attention`` (used by timm ViTs) have no second derivative.
 
     Sources: Wang, Zhang, Grosse, "Picking Winning Tickets Before Training by Preserving
     Gradient Flow", ICLR 2020; zero-cost form by Abdelfattah et al., ICLR 2021.
@@ -58,7 +61,7 @@ class Grasp(Proxy):
 
     def compute(self, model: nn.Module, batch: Batch, teacher: TeacherOutputs | None) -> float:
         weights = differentiable_weights(model)
-        with torch.enable_grad():
+        with torch.enable_grad(), sdpa_kernel(SDPBackend.MATH):
             gradients = weight_gradients(cross_entropy_loss(model, batch), weights, create_graph=True)
             # The reference code runs the batch through the network again for the Hessian pass. Both
             # passes compute the same values in train mode, so one forward pass serves both.
