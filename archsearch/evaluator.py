@@ -105,13 +105,16 @@ class Evaluator:
             float rounding.
         record_latency: Measure the latency of every candidate within the other limits, with
             the settings of ``limits``, even when ``limits.max_latency_ms`` is not set.
+        teacher_outputs: The teacher's outputs on this batch, computed earlier (for example
+            by another Evaluator's ``teacher_outputs``); used instead of running ``teacher``.
     """
 
     def __init__(self, space: SearchSpace, proxies: Sequence[Proxy], batch: Batch | TextBatch,
                  teacher: nn.Module | None = None,
                  limits: CostLimits = CostLimits(), seed: int = 0, num_classes: int | None = None,
                  device: str | torch.device = "cpu", channels_last: bool | None = None,
-                 record_latency: bool = False) -> None:
+                 record_latency: bool = False,
+                 teacher_outputs: TeacherOutputs | TextTeacherOutputs | None = None) -> None:
         if not proxies:
             raise ValueError("at least one proxy is needed; the first one is the objective")
         self.space = space
@@ -135,8 +138,8 @@ class Evaluator:
         self.record_latency = record_latency
         self.seed = seed
         self.num_classes = num_classes
-        self.teacher_outputs: TeacherOutputs | TextTeacherOutputs | None = None
-        if any(proxy.needs_teacher for proxy in self.proxies):
+        self.teacher_outputs: TeacherOutputs | TextTeacherOutputs | None = teacher_outputs
+        if teacher_outputs is None and any(proxy.needs_teacher for proxy in self.proxies):
             if teacher is None:
                 names = [proxy.name for proxy in self.proxies if proxy.needs_teacher]
                 raise ValueError(f"proxies {names} compare with a teacher, but no teacher was given")

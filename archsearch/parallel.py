@@ -35,8 +35,8 @@ def evaluate_in_workers(evaluator_options: dict[str, Any], archs: Sequence[Hasha
                         on_done: Callable[[int], None] | None = None) -> list[dict[str, Any]]:
     """Evaluate ``archs`` with ``workers`` processes and return the records in input order.
 
-    Each worker builds its own ``Evaluator(**evaluator_options)`` and computes the teacher
-    outputs once. Each candidate is initialised from the run seed and its canonical key, as
+    The teacher's outputs are computed once in this process and sent to the workers, and
+    each worker builds its own ``Evaluator`` from ``evaluator_options`` and those outputs. Each candidate is initialised from the run seed and its canonical key, as
     in one process, so the scores equal those of a serial run up to float rounding. The
     workers start with ``spawn``, which is safe after torch has started its own threads.
 
@@ -47,6 +47,11 @@ def evaluate_in_workers(evaluator_options: dict[str, Any], archs: Sequence[Hasha
         workers: Number of processes; torch's threads are divided among them.
         on_done: Called with the number of records of each finished chunk (for a progress bar).
     """
+    if evaluator_options.get("teacher") is not None:
+        # The teacher runs once, here, and the workers receive its outputs as plain tensors. A
+        # transformers teacher returned no hidden states after being pickled to a worker.
+        outputs = Evaluator(**evaluator_options).teacher_outputs
+        evaluator_options = {**evaluator_options, "teacher": None, "teacher_outputs": outputs}
     threads = max(1, torch.get_num_threads() // workers)
     chunks = [list(archs[start:start + CHUNK_SIZE]) for start in range(0, len(archs), CHUNK_SIZE)]
     records: list[dict[str, Any]] = []

@@ -514,3 +514,13 @@ def test_cli_searches_text_space_with_space_options(tmp_path, tiny_teacher_dir, 
     assert code == 2
     assert capsys.readouterr().err.strip() == ("archsearch search: error: invalid --space-option 'preset'; expected "
                                                "KEY=VALUE, for example --space-option preset=cpu")
+
+
+def test_score_text_space_in_workers(tiny_teacher_dir):
+    options = text_run_options(tiny_teacher_dir)
+    archs = ["L1_H32_A2_R2", "L2_H48_A4_R3", "L1_H48_A2_R2"]
+    serial = archsearch.score(archs, "hidden_relation", **options)
+    parallel = archsearch.score(archs, "hidden_relation", workers=2, **options)
+    assert list(parallel["status"]) == ["ok"] * 3
+    assert parallel["score_hidden_relation"].tolist() == pytest.approx(serial["score_hidden_relation"].tolist(),
+                                                                       rel=1e-4)
