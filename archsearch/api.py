@@ -17,7 +17,7 @@ from archsearch.evaluator import CostLimits, Evaluator
 from archsearch.parallel import check_workers, evaluate_in_workers
 from archsearch.proxies import Proxy
 from archsearch.runner import Budget, run_search
-from archsearch.scoring_setup import default_proxy, prepare_scoring
+from archsearch.scoring_setup import check_space_options, default_proxy, prepare_scoring
 from archsearch.store import RunStore
 from archsearch.version import __version__
 
@@ -222,12 +222,20 @@ def _open_or_create(run_dir: Path, config: dict[str, Any]) -> RunStore:
     store = RunStore.open(run_dir)
     differing = [field for field in RESUME_FIELDS if store.config.get(field) != config.get(field)]
     if differing:
-        details = ", ".join(f"{field}: stored {store.config.get(field)!r}, requested {config.get(field)!r}"
+        details = ", ".join(_describe_difference(field, store.config.get(field), config.get(field))
                             for field in differing)
         raise ValueError(f"{run_dir} contains a run with a different configuration ({details}); choose another "
                          "output directory or repeat the stored settings to resume")
     store.update_config(budget=config["budget"])
     return store
+
+
+def _describe_difference(field: str, stored: Any, requested: Any) -> str:
+    # For settings stored as dicts (space_config, limits), name only the keys that differ.
+    if isinstance(stored, dict) and isinstance(requested, dict):
+        keys = [key for key in {**stored, **requested} if stored.get(key) != requested.get(key)]
+        return ", ".join(f"{field}.{key}: stored {stored.get(key)!r}, requested {requested.get(key)!r}" for key in keys)
+    return f"{field}: stored {stored!r}, requested {requested!r}"
 
 
 def resume(run_dir: str | Path, *, evaluations: int | None = None, seconds: float | None = None,
@@ -295,7 +303,7 @@ def score(archs: Sequence[Any], proxy: str | Sequence[str] | None = None, *, spa
     if not archs:
         raise ValueError("no architectures to score; pass at least one")
     # Parsing first reports a bad architecture before the data and teacher load.
-    provisional = search_spaces.create(space, **dict(space_options or {}))
+    provisional = search_spaces.create(space, **check_space_options(space_options))
     for arch in archs:
         provisional.parse(arch)
     setup = prepare_scoring(space, space_options, proxy_objects, data=data, teacher=teacher,

@@ -77,19 +77,21 @@ def _add_search_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--latency-batch-size", type=_positive_int, default=None, metavar="N",
                         help="inputs per timed forward pass of --max-latency (default: 1)")
     parser.add_argument("--batch-size", type=_positive_int, default=64,
-                        help="images in the scoring minibatch (default: 64)")
+                        help="images (or text passages) in the scoring minibatch (default: 64)")
     parser.add_argument("--population", type=_positive_int, default=None,
                         help="evolution: population size (default: 36)")
     parser.add_argument("--sample-size", type=_positive_int, default=None,
                         help="evolution: candidates drawn per tournament (default: 8)")
     parser.add_argument("--data", default=None,
                         help="data: digits (default, scikit-learn's handwritten digits), cifar10:DIR or cifar100:DIR "
-                             "(torchvision's CIFAR folder format), or a .npz file with arrays x and y")
+                             "(torchvision's CIFAR folder format), or a .npz file with arrays x and y; for text spaces "
+                             "a text file (default: the English text of Python's pydoc_data.topics)")
     parser.add_argument("--download", action="store_true",
                         help="download a missing CIFAR archive into the --data folder (needs internet access)")
     parser.add_argument("--teacher", default=None,
                         help="teacher: demo (default, a small CNN trained once on the data and cached), timm:NAME "
-                             "(pretrained weights from the local cache), or an archsearch teacher checkpoint file")
+                             "(pretrained weights from the local cache), an archsearch teacher checkpoint file, or "
+                             "hf:PATH (a Hugging Face model folder; needed by text spaces)")
     parser.add_argument("--teacher-checkpoint", default=None, metavar="FILE",
                         help="state dict (.pth, .pt or .safetensors) for a timm:NAME teacher")
     parser.add_argument("--out", default=None, metavar="DIR",
@@ -155,13 +157,15 @@ def build_parser() -> argparse.ArgumentParser:
                                                      "minilm_relation for text spaces)")
     score.add_argument("--space", default="nb201", help="search space name (default: nb201)")
     _add_space_option(score)
-    score.add_argument("--data", default=None, help="data spec, as for `archsearch search` (default: digits)")
-    score.add_argument("--teacher", default=None, help="teacher spec, as for `archsearch search` (default: demo)")
+    score.add_argument("--data", default=None, help="data spec, as for `archsearch search` (default: digits, or "
+                                                    "pydoc_data.topics for text spaces)")
+    score.add_argument("--teacher", default=None, help="teacher spec, as for `archsearch search` (default: demo; text "
+                                                       "spaces need hf:PATH)")
     score.add_argument("--teacher-checkpoint", default=None, metavar="FILE",
                        help="state dict for a timm:NAME teacher")
     score.add_argument("--seed", type=int, default=0, help="seed of the scoring batch and initialisation (default: 0)")
     score.add_argument("--batch-size", type=_positive_int, default=64,
-                       help="images in the scoring minibatch (default: 64)")
+                       help="images (or text passages) in the scoring minibatch (default: 64)")
     score.add_argument("--workers", type=_positive_int, default=1,
                        help="processes that score in parallel (default: 1)")
     score.add_argument("--latency", action="store_true",
@@ -178,6 +182,7 @@ def build_parser() -> argparse.ArgumentParser:
     spaces = commands.add_parser("spaces", help="show each search space's size, default options and "
                                                 "dimensions (decisions and their choices)")
     spaces.add_argument("names", nargs="*", metavar="SPACE", help="search spaces to show (default: all)")
+    _add_space_option(spaces)
     return parser
 
 

@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import inspect
 import json
 import logging
 import sys
+from pathlib import Path
 from typing import Any, Iterator
 
 import pandas as pd
@@ -102,6 +104,11 @@ def run_score(arguments: argparse.Namespace) -> int:
         raise ValueError("no architectures given; pass them as arguments or with --file FILE")
     proxy_names = _proxy_names(arguments.proxy)
     space_options = parse_space_options(arguments.space_options)
+    if arguments.out is not None:
+        # Checked before scoring, which may take long, rather than when the table is written.
+        folder = Path(arguments.out).expanduser().resolve().parent
+        if not folder.is_dir():
+            raise ValueError(f"the folder of --out {arguments.out} does not exist; create it or choose another path")
     if arguments.latency_batch_size is not None and not arguments.latency:
         raise ValueError("--latency-batch-size sets the batch of the --latency measurement; pass --latency too")
     if arguments.latency and arguments.workers > 1:
@@ -181,8 +188,12 @@ def run_list(arguments: argparse.Namespace) -> int:
 
 def run_spaces(arguments: argparse.Namespace) -> int:
     names = list(arguments.names) or search_spaces.list()
+    options = parse_space_options(arguments.space_options)
+    if options and not arguments.names:
+        raise ValueError("--space-option needs the names of the spaces it applies to, for example "
+                         "archsearch spaces vit --space-option input_size=32")
     # Every name is checked before anything is printed, so an unknown name prints only the error.
-    spaces = [search_spaces.create(name) for name in names]
+    spaces = [search_spaces.create(name, **options) for name in names]
     blocks = [_describe_space(name, space) for name, space in zip(names, spaces)]
     print("\n\n".join(blocks))
     return 0
@@ -190,11 +201,14 @@ def run_spaces(arguments: argparse.Namespace) -> int:
 
 def _describe_space(name: str, space: search_spaces.SearchSpace) -> str:
     dimensions = space.dimensions()
-    example = space.format(space.from_dimensions({dimension.name: dimension.choices[0] for dimension in dimensions}))
+    example = space.format(space.example_values() if hasattr(space, "example_values") else
+                           space.from_dimensions({dimension.name: dimension.choices[0] for dimension in dimensions}))
     options = ", ".join(f"{key}={value}" for key, value in space.config().items())
+    accepted = [parameter for parameter in inspect.signature(type(space).__init__).parameters if parameter != "self"]
     name_width = max(len(dimension.name) for dimension in dimensions)
     lines = [f"{name}: {space.size:,} architectures, {len(dimensions)} dimensions",
-             f"  default options: {options or 'none'}",
+             f"  options: {options or 'none'}",
+             f"  accepted options: {', '.join(accepted) or 'none'}",
              f"  example: {example}"]
     for dimension in dimensions:
         lines.append(f"  {dimension.name:<{name_width}}  {', '.join(map(str, dimension.choices))}")

@@ -17,8 +17,9 @@ Example:
 
 from __future__ import annotations
 
+import contextlib
 from pathlib import Path
-from typing import Any
+from typing import Any, Iterator
 
 import torch
 import torch.nn as nn
@@ -95,7 +96,8 @@ def load_hf_teacher(spec: str | Path, device: str | torch.device = "cpu") -> HFT
     from transformers import AutoModel, AutoTokenizer
 
     try:
-        encoder = AutoModel.from_pretrained(path, local_files_only=True, attn_implementation="eager")
+        with _quiet_transformers():
+            encoder = AutoModel.from_pretrained(path, local_files_only=True, attn_implementation="eager")
     except (OSError, ValueError, KeyError) as error:
         raise ValueError(f"could not load the model in {str(path)!r} with transformers.AutoModel "
                          f"({type(error).__name__}: {error}); write the folder with model.save_pretrained") from error
@@ -140,3 +142,24 @@ def _model_folder(spec: str | Path) -> Path:
         raise FileNotFoundError(f"no tokenizer files in {str(path)!r}: expected one of {', '.join(TOKENIZER_FILES)}; "
                                 "write them with tokenizer.save_pretrained into the same folder")
     return path
+
+
+@contextlib.contextmanager
+def _quiet_transformers() -> Iterator[None]:
+    """Hide transformers' loading bar and its notes on unused weights, then restore its settings.
+
+    ``archsearch -q`` prints only results and errors, and a task head that the encoder leaves
+    out (of a classification checkpoint) is expected here, not a problem to report.
+    """
+    from transformers.utils import logging as transformers_logging
+
+    bar_was_enabled = transformers_logging.is_progress_bar_enabled()
+    verbosity = transformers_logging.get_verbosity()
+    transformers_logging.disable_progress_bar()
+    transformers_logging.set_verbosity(transformers_logging.ERROR)
+    try:
+        yield
+    finally:
+        transformers_logging.set_verbosity(verbosity)
+        if bar_was_enabled:
+            transformers_logging.enable_progress_bar()

@@ -49,6 +49,16 @@ class ScoringSetup:
     data_name: str
 
 
+def check_space_options(space_options: Mapping[str, Any] | None) -> dict[str, Any]:
+    """Return ``space_options`` as a new dict, or raise a ValueError when it is not a mapping."""
+    if space_options is None:
+        return {}
+    if not isinstance(space_options, Mapping):
+        raise ValueError(f"space_options must be a mapping from option name to value, such as {{'channels': 8}}, "
+                         f"got {space_options!r}")
+    return dict(space_options)
+
+
 def input_kind(space: search_spaces.SearchSpace) -> str:
     """Return ``"text"`` for a space whose inputs are token sequences, else ``"images"``."""
     return TEXT if len(space.input_shape) == 1 else IMAGES
@@ -56,7 +66,7 @@ def input_kind(space: search_spaces.SearchSpace) -> str:
 
 def default_proxy(space: str, space_options: Mapping[str, Any] | None = None) -> str:
     """Return the default objective proxy of ``space``: ``diswot`` for images, ``minilm_relation`` for text."""
-    kind = input_kind(search_spaces.create(space, **dict(space_options or {})))
+    kind = input_kind(search_spaces.create(space, **check_space_options(space_options)))
     return "minilm_relation" if kind == TEXT else "diswot"
 
 
@@ -85,7 +95,7 @@ def prepare_scoring(space: str, space_options: Mapping[str, Any] | None, proxies
         ValueError: If the proxies do not fit the space's inputs, the teacher does not fit
             the space, or the data cannot fill a batch of ``batch_size``.
     """
-    options = dict(space_options or {})
+    options = check_space_options(space_options)
     kind = input_kind(search_spaces.create(space, **options))
     check_proxy_inputs(proxies, kind, space)
     needs_teacher = any(proxy.needs_teacher for proxy in proxies)
@@ -133,9 +143,10 @@ def _prepare_text(space: str, options: dict[str, Any], needs_teacher: bool, *, d
                   teacher: str | None, teacher_checkpoint: str | None, batch_size: int, seed: int,
                   device: torch.device) -> ScoringSetup:
     if not is_hf_spec(teacher):
+        teacher_text = "no teacher was given" if teacher is None else f"got teacher {teacher!r}"
         raise ValueError(f"search space {space!r} takes token sequences, so it needs a Hugging Face teacher whose "
-                         f"tokenizer reads the text; pass teacher='hf:PATH' (a folder written with save_pretrained), "
-                         f"got {teacher!r}")
+                         f"tokenizer reads the text, but {teacher_text}; pass an hf:PATH teacher (--teacher hf:PATH on the "
+                         "command line), where PATH is a folder written with save_pretrained")
     teacher_model = load_teacher(teacher, None, checkpoint=teacher_checkpoint, device=device)
     tokenizer = teacher_model.tokenizer
 

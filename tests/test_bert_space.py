@@ -472,7 +472,10 @@ def test_text_space_latency(tiny_teacher_dir):
 
 @pytest.mark.parametrize("overrides, message", [
     ({"proxy": "diswot"}, "proxy 'diswot' scores image models, but search space 'bert' takes text; choose from"),
-    ({"teacher": None}, "needs a Hugging Face teacher whose tokenizer reads the text; pass teacher='hf:PATH'"),
+    ({"teacher": None}, "needs a Hugging Face teacher whose tokenizer reads the text, but no teacher was given; "
+                        "pass an hf:PATH teacher"),
+    ({"teacher": "demo"}, "but got teacher 'demo'; pass an hf:PATH teacher"),
+    ({"space_options": ["preset=cpu"]}, "space_options must be a mapping from option name to value"),
     ({"space_options": {"preset": "cpu", "vocab_size": 10}},
      "vocab_size=10 is smaller than the .* tokens of the teacher's tokenizer"),
     ({"batch_size": 4, "data": "THREE_LINES"}, "batch size 4 exceeds the 3 passages of"),

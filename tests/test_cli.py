@@ -301,3 +301,23 @@ def test_space_option_reaches_the_space(tmp_path, capsys):
     assert code == 2
     assert "unknown option" in err
     assert "width" in err
+
+
+def test_score_out_folder_checked_first(tmp_path, capsys):
+    code, _, err = run_main(["score", "--proxy", "params", "--out", str(tmp_path / "missing" / "scores.csv"),
+                             "|nor_conv_3x3~0|+|nor_conv_3x3~0|nor_conv_3x3~1|+|skip_connect~0|nor_conv_3x3~1|nor_conv_3x3~2|"],
+                            capsys)
+    assert code == 2
+    assert "the folder of --out" in err
+    assert "does not exist" in err
+
+
+def test_spaces_accepts_space_options(capsys):
+    code, out, _ = run_main(["spaces", "vit", "--space-option", "input_size=32", "--space-option", "patch_sizes=[4]"],
+                            capsys)
+    assert code == 0
+    assert "108 architectures" in out
+    assert "accepted options: depths, widths, heads, mlp_ratios, patch_sizes" in out
+    code, _, err = run_main(["spaces", "--space-option", "input_size=32"], capsys)
+    assert code == 2
+    assert "--space-option needs the names of the spaces" in err

@@ -228,8 +228,8 @@ def _preset_choices(preset: str | None, **choices: Sequence[Any] | None) -> Bert
                              f"({', '.join(PRESETS)})")
         return BertPreset((), (), (), ())
     if preset not in PRESETS:
-        raise ValueError(f"unknown bert preset {preset!r}; valid presets: {', '.join(PRESETS)}, or None with "
-                         "layers, hidden, heads and mlp_ratios given")
+        raise ValueError(f"unknown bert preset {preset!r}; valid presets: {', '.join(PRESETS)}, or None (null in "
+                         "--space-option) with layers, hidden, heads and mlp_ratios given")
     return PRESETS[preset]
 
 
