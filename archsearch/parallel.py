@@ -36,7 +36,8 @@ def evaluate_in_workers(evaluator_options: dict[str, Any], archs: Sequence[Hasha
     """Evaluate ``archs`` with ``workers`` processes and return the records in input order.
 
     The teacher's outputs are computed once in this process and sent to the workers, and
-    each worker builds its own ``Evaluator`` from ``evaluator_options`` and those outputs. Each candidate is initialised from the run seed and its canonical key, as
+    each worker builds its own ``Evaluator`` from ``evaluator_options`` and those outputs.
+    Each candidate is initialised from the run seed and its canonical key, as
     in one process, so the scores equal those of a serial run up to float rounding. The
     workers start with ``spawn``, which is safe after torch has started its own threads.
 

@@ -81,7 +81,8 @@ def check_proxy_inputs(proxies: Sequence[Proxy], kind: str, space: str) -> None:
 
     for proxy in proxies:
         if proxy.inputs not in ("any", kind):
-            fitting = [name for name in proxy_registry.list() if proxy_registry.proxy_class(name).inputs in ("any", kind)]
+            fitting = [name for name in proxy_registry.list()
+                       if proxy_registry.proxy_class(name).inputs in ("any", kind)]
             raise ValueError(f"proxy {proxy.name!r} scores {_MODELS[proxy.inputs]}, but search space {space!r} "
                              f"takes {kind}; choose from {', '.join(fitting)}")
 
@@ -145,8 +146,8 @@ def _prepare_text(space: str, options: dict[str, Any], needs_teacher: bool, *, d
     if not is_hf_spec(teacher):
         teacher_text = "no teacher was given" if teacher is None else f"got teacher {teacher!r}"
         raise ValueError(f"search space {space!r} takes token sequences, so it needs a Hugging Face teacher whose "
-                         f"tokenizer reads the text, but {teacher_text}; pass an hf:PATH teacher (--teacher hf:PATH on the "
-                         "command line), where PATH is a folder written with save_pretrained")
+                         f"tokenizer reads the text, but {teacher_text}; pass an hf:PATH teacher (--teacher hf:PATH "
+                         "on the command line), where PATH is a folder written with save_pretrained")
     teacher_model = load_teacher(teacher, None, checkpoint=teacher_checkpoint, device=device)
     tokenizer = teacher_model.tokenizer
 
