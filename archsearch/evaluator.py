@@ -54,14 +54,19 @@ class CostLimits:
     def violations(self, params: float, flops: float | None, latency_ms: float | None = None) -> list[str]:
         """Return a description of each limit that the cost exceeds; a ``None`` cost is not checked."""
         found = []
+        # Counts with millions beside them, because the command line takes its limits in millions.
         if self.max_params is not None and params > self.max_params:
-            found.append(f"params {params:.0f} > max_params {self.max_params:.0f}")
+            found.append(f"params {_count_text(params)} > max_params {_count_text(self.max_params)}")
         if self.max_flops is not None and flops is not None and flops > self.max_flops:
-            found.append(f"flops {flops:.0f} > max_flops {self.max_flops:.0f}")
+            found.append(f"flops {_count_text(flops)} > max_flops {_count_text(self.max_flops)}")
         if self.max_latency_ms is not None and latency_ms is not None and latency_ms > self.max_latency_ms:
             measured, limit = _format_apart(latency_ms, self.max_latency_ms)
             found.append(f"latency {measured} ms > max_latency_ms {limit} ms")
         return found
+
+
+def _count_text(count: float) -> str:
+    return f"{count:.0f} ({count / 1e6:.3g} M)"
 
 
 def _format_apart(value: float, limit: float) -> tuple[str, str]:

@@ -193,6 +193,8 @@ def test_cost_limits_latency_defaults():
 def test_latency_violation_message():
     limits = CostLimits(max_latency_ms=10.0)
     assert limits.violations(100, 1000, 12.34) == ["latency 12.3 ms > max_latency_ms 10.0 ms"]
+    assert CostLimits(max_params=500_000).violations(2_036_864, None) == [
+        "params 2036864 (2.04 M) > max_params 500000 (0.5 M)"]
     assert limits.violations(100, 1000, 10.04) == ["latency 10.04 ms > max_latency_ms 10.00 ms"]
     assert limits.violations(100, 1000, 10.0) == []
     assert limits.violations(100, 1000, None) == []
