@@ -140,7 +140,8 @@ def parse_space_options(items: list[str]) -> dict[str, Any]:
     """Turn ``--space-option KEY=VALUE`` items into keyword arguments, reading each value as JSON when it parses.
 
     Raises:
-        ValueError: If an item has no ``=`` or an empty key, or a key is given twice.
+        ValueError: If an item has no ``=`` or an empty key, a key is given twice, or a value
+            that starts like a JSON list or mapping is not valid JSON.
     """
     options: dict[str, Any] = {}
     for item in items:
@@ -154,8 +155,22 @@ def parse_space_options(items: list[str]) -> dict[str, Any]:
         try:
             options[key] = json.loads(text)
         except json.JSONDecodeError:
+            if text.lstrip().startswith("{"):
+                raise ValueError(f"invalid JSON in --space-option {item!r}; write keys and strings in double "
+                                 "quotes") from None
+            if text.lstrip().startswith("["):
+                # A list meant as JSON; read as text it would reach the space as one string.
+                raise ValueError(f"invalid JSON in --space-option {item!r}; write strings in double quotes, for "
+                                 f"example {key}='{_quoted_list(text)}'") from None
             options[key] = text
     return options
+
+
+def _quoted_list(text: str) -> str:
+    # "[basic, bottleneck]" -> '["basic", "bottleneck"]', the JSON the user most likely meant.
+    inner = text.strip().strip("[]")
+    items = [part.strip().strip("'\"") for part in inner.split(",") if part.strip()]
+    return "[" + ", ".join(f'"{part}"' for part in items) + "]"
 
 
 def _read_arch_file(path: str) -> list[str]:

@@ -284,6 +284,10 @@ def test_space_options_read_json_or_text():
         parse_space_options(["channels=8", "channels=16"])
     with pytest.raises(ValueError, match="invalid --space-option '=8'; expected KEY=VALUE"):
         parse_space_options(["=8"])
+    with pytest.raises(ValueError, match="invalid JSON in --space-option 'blocks=\\[basic\\]'; write strings in "
+                                         "double quotes"):
+        parse_space_options(["blocks=[basic]"])
+    assert parse_space_options(['blocks=["basic"]']) == {"blocks": ["basic"]}
 
 
 def test_space_option_reaches_the_space(tmp_path, capsys):
