@@ -39,6 +39,23 @@ def machine_description() -> dict[str, str]:
     }
 
 
+def provenance_lines(info: dict[str, str]) -> list[str]:
+    """Return the README lines that name the command, machine and date of a run (``machine_description``)."""
+    return [f"- Command: `{info['command']}`",
+            f"- Machine: {info['machine']} (torch threads: {info['torch_threads']}); {info['software']}",
+            f"- Date: {info['date']}"]
+
+
+def write_readme(out: Path, lines: list[str]) -> None:
+    """Write ``out/README.md`` from the generated ``lines`` and the hand-written ``out/notes.md``, then print it."""
+    notes = out / "notes.md"
+    if notes.exists():
+        # Hand-written observations about the runs, kept beside the generated part.
+        lines = [*lines, notes.read_text().strip(), ""]
+    (out / "README.md").write_text("\n".join(lines))
+    print("\n".join(lines))
+
+
 def _module_name(script: str) -> str:
     path = Path(script).resolve()
     try:

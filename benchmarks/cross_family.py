@@ -33,7 +33,8 @@ import pandas as pd
 import torch
 
 import archsearch
-from benchmarks.common import CIFAR10_SAMPLE, REPO_ROOT, machine_description, markdown_table, require_file
+from benchmarks.common import (CIFAR10_SAMPLE, REPO_ROOT, machine_description, markdown_table, provenance_lines,
+                               require_file, write_readme)
 
 PARTS = ("images", "text")
 TOP = 5
@@ -139,10 +140,7 @@ def write_report(out: Path) -> None:
     info = json.loads((out / "summary.json").read_text())
     settings = argparse.Namespace(**info["settings"])
     summary = pd.read_csv(out / "summary.csv")
-    lines = ["# Searches across model families", "",
-             f"- Command: `{info['command']}`",
-             f"- Machine: {info['machine']} (torch threads: {info['torch_threads']}); {info['software']}",
-             f"- Date: {info['date']}", "",
+    lines = ["# Searches across model families", "", *provenance_lines(info), "",
              f"Each run scored {settings.evaluations} distinct students with regularised evolution (population "
              f"{settings.population}, tournament {settings.sample_size}, seed 0). Image runs: a batch of "
              f"{settings.image_batch_size} CIFAR-10 images, the demo CNN teacher trained on the 800 training "
@@ -160,12 +158,7 @@ def write_report(out: Path) -> None:
         table["flops"] = (table["flops"] / 1e6).round(2)
         table = table.rename(columns={"params": "params_m", "flops": "mflops"}).round(4)
         lines += [f"## {name}: top {TOP}", "", markdown_table(table.set_index("arch")), ""]
-    notes = out / "notes.md"
-    if notes.exists():
-        # Hand-written observations about the runs, kept beside the generated part.
-        lines += [notes.read_text().strip(), ""]
-    (out / "README.md").write_text("\n".join(lines))
-    print("\n".join(lines))
+    write_readme(out, lines)
 
 
 def main() -> None:

@@ -39,7 +39,7 @@ from archsearch.proxies import Batch  # noqa: E402
 from archsearch.stats import rank_correlations, spearman  # noqa: E402
 from archsearch.teachers import load_teacher  # noqa: E402
 from benchmarks.common import (CIFAR10_SAMPLE, NB201_TABLE, REPO_ROOT, SHARED_DATA, machine_description,  # noqa: E402
-                               markdown_table, require_file)
+                               markdown_table, provenance_lines, require_file, write_readme)
 
 NASLIB_TABLE = SHARED_DATA / "nb201" / "naslib_zero_cost_725.csv"
 TEACHER_CELL = "|nor_conv_3x3~0|+|nor_conv_3x3~0|nor_conv_3x3~1|+|skip_connect~0|nor_conv_3x3~1|nor_conv_3x3~2|"
@@ -216,9 +216,7 @@ def write_outputs(scores: pd.DataFrame, summary: pd.DataFrame, truth, arguments:
     lines = [
         "# Proxy rank correlation on the NASLib NAS-Bench-201 cells",
         "",
-        f"- Command: `{info['command']}`",
-        f"- Machine: {info['machine']} (torch threads: {info['torch_threads']}); {info['software']}",
-        f"- Date: {info['date']}",
+        *provenance_lines(info),
         f"- Cells: {scores['arch'].nunique()}; repeats: up to {scores['repeat'].nunique()} (column `repeats`); batch {arguments.batch_size} of real "
         f"CIFAR-10 images from {arguments.data.name}, also for the CIFAR-100 and ImageNet16-120 columns",
         "- DisWOT and CKA teacher: " + ("the best CIFAR-10 cell at random initialisation (seeded per repeat)"
@@ -230,13 +228,9 @@ def write_outputs(scores: pd.DataFrame, summary: pd.DataFrame, truth, arguments:
         markdown_table(table),
         "",
         "Plots: `scatter.png` (score against CIFAR-10 accuracy, first repeat), `rho.png` (Spearman rho).",
+        "",
     ]
-    notes = arguments.out / "notes.md"
-    if notes.exists():
-        # A hand-written explanation of the gaps in the table, kept beside the generated part.
-        lines += ["", notes.read_text().strip()]
-    (arguments.out / "README.md").write_text("\n".join(lines) + "\n")
-    print("\n".join(lines))
+    write_readme(arguments.out, lines)
 
 
 def _plot(scores: pd.DataFrame, summary: pd.DataFrame, truth, out: Path) -> None:

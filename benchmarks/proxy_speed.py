@@ -45,7 +45,8 @@ from archsearch.data import load_data, scoring_batch  # noqa: E402
 from archsearch.evaluator import Evaluator  # noqa: E402
 from archsearch.proxies import Batch  # noqa: E402
 from archsearch.proxies.naswot import activation_code_log_determinant  # noqa: E402
-from benchmarks.common import CIFAR10_SAMPLE, REPO_ROOT, SHARED_DATA, machine_description, markdown_table, require_file  # noqa: E402
+from benchmarks.common import (CIFAR10_SAMPLE, REPO_ROOT, SHARED_DATA, markdown_table, provenance_lines,  # noqa: E402
+                               machine_description, require_file, write_readme)
 from search_spaces.nb201 import distinct_cells  # noqa: E402
 
 NASLIB_TABLE = SHARED_DATA / "nb201" / "naslib_zero_cost_725.csv"
@@ -297,18 +298,10 @@ def write_report(out: Path) -> None:
         info = json.loads((out / f"{stem}.json").read_text())
         title, text = PART_TEXT[name]
         table = pd.read_csv(out / f"{stem}.csv")
-        lines += [f"## {title}", "",
-                  f"- Command: `{info['command']}`",
-                  f"- Machine: {info['machine']} (torch threads: {info['torch_threads']}); {info['software']}",
-                  f"- Date: {info['date']}", "",
+        lines += [f"## {title}", "", *provenance_lines(info), "",
                   text, "",
                   markdown_table(table.set_index(table.columns[0])), ""]
-    notes = out / "notes.md"
-    if notes.exists():
-        # Hand-written observations about the runs, kept beside the generated part.
-        lines += [notes.read_text().strip(), ""]
-    (out / "README.md").write_text("\n".join(lines))
-    print("\n".join(lines))
+    write_readme(out, lines)
 
 
 def main() -> None:

@@ -43,7 +43,7 @@ from archsearch.proxies import MAXIMIZE, Batch  # noqa: E402
 from archsearch.runner import Budget, run_search  # noqa: E402
 from archsearch.store import RunStore  # noqa: E402
 from benchmarks.common import (CIFAR10_SAMPLE, NB201_TABLE, REPO_ROOT, machine_description, markdown_table,  # noqa: E402
-                               require_file)
+                               provenance_lines, require_file, write_readme)
 from search_spaces.nb201 import distinct_cells  # noqa: E402
 
 TEACHER_CELL = "|nor_conv_3x3~0|+|nor_conv_3x3~0|nor_conv_3x3~1|+|skip_connect~0|nor_conv_3x3~1|nor_conv_3x3~2|"
@@ -224,9 +224,7 @@ def write_report(results: pd.DataFrame, cache: ScoreCache, truth, arguments: arg
     lines = [
         "# Evolution against random search on NAS-Bench-201, per proxy and budget",
         "",
-        f"- Command: `{info['command']}`",
-        f"- Machine: {info['machine']} (torch threads: {info['torch_threads']}); {info['software']}",
-        f"- Date: {info['date']}",
+        *provenance_lines(info),
         f"- Scores: {len(cache.rows)} distinct cells scored on first use, batch {arguments.batch_size} of real CIFAR-10 images "
         f"({arguments.data.name}), seed 0; DisWOT and CKA teacher: the best CIFAR-10 cell at random "
         "initialisation (the DisWOT reference protocol)",
@@ -245,12 +243,7 @@ def write_report(results: pd.DataFrame, cache: ScoreCache, truth, arguments: arg
         "Per search: `searches.csv`; plot: `accuracy_by_budget.png`.",
         "",
     ]
-    notes = arguments.out / "notes.md"
-    if notes.exists():
-        # Hand-written observations about the runs, kept beside the generated part.
-        lines += [notes.read_text().strip(), ""]
-    (arguments.out / "README.md").write_text("\n".join(lines))
-    print("\n".join(lines))
+    write_readme(arguments.out, lines)
 
 
 def _plot(results: pd.DataFrame, path: Path) -> None:

@@ -127,9 +127,9 @@ class SearchSpace(abc.ABC):
                               num_classes: int | None = None) -> int | None:
         """Return the multiply-accumulates of ``arch`` for one input, without running it.
 
-        Spaces whose networks have a closed-form cost override this; it must return exactly
-        what ``search_spaces.cost.count_flops`` counts on the built network, which saves that
-        function's forward pass for every candidate. The default returns ``None``, and
+        Spaces whose networks have a closed-form cost override this. The result must equal
+        what ``search_spaces.cost.count_flops`` counts on the built network, so callers can
+        skip that function's forward pass for every candidate. The default returns ``None``, and
         callers then count on the built network.
 
         Args:
