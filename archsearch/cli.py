@@ -11,6 +11,7 @@ from archsearch.version import __version__
 
 EXIT_USAGE = 2
 EXIT_FAILURE = 1
+EXIT_INTERRUPTED = 130  # the shell convention for a process stopped by SIGINT
 
 
 class UsageError(Exception):
@@ -211,16 +212,24 @@ def main(argv: Sequence[str] | None = None) -> int:
     except (ValueError, FileNotFoundError, FileExistsError, NotADirectoryError, ImportError) as error:
         print(f"archsearch {arguments.command}: error: {_one_line(error)}", file=sys.stderr)
         return EXIT_USAGE
-    except KeyboardInterrupt:
-        print("archsearch: interrupted; every finished result is saved, and `archsearch resume RUN_DIR` continues",
-              file=sys.stderr)
-        return 130
+    except KeyboardInterrupt as error:
+        print(f"archsearch {arguments.command}: {_interrupted_message(error)}", file=sys.stderr)
+        return EXIT_INTERRUPTED
     except Exception as error:  # noqa: BLE001 - one line instead of a traceback, unless --debug
         if arguments.debug:
             raise
         print(f"archsearch {arguments.command}: failed: {type(error).__name__}: {_one_line(error)} "
               "(rerun with --debug for the traceback)", file=sys.stderr)
         return EXIT_FAILURE
+
+
+def _interrupted_message(error: KeyboardInterrupt) -> str:
+    """Return what an interrupted command saved: a search names its run directory, other commands save nothing."""
+    run_dir = getattr(error, "run_dir", None)
+    if run_dir is None:
+        return "interrupted before any result was saved"
+    return (f"interrupted; the {error.records} finished records are saved in {run_dir}, and "
+            f"`archsearch resume {run_dir}` continues the search")
 
 
 def _one_line(error: BaseException) -> str:

@@ -6,6 +6,7 @@ import logging
 import math
 import time
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 from tqdm.auto import tqdm
@@ -42,6 +43,19 @@ class Budget:
         if self.seconds is not None and (isinstance(self.seconds, bool) or not isinstance(self.seconds, (int, float))
                                          or not self.seconds > 0 or math.isinf(self.seconds)):
             raise ValueError(f"seconds must be a positive finite number, got {self.seconds!r}")
+
+
+class SearchInterrupted(KeyboardInterrupt):
+    """A Ctrl-C during a search, with the run directory that contains the finished results.
+
+    It subclasses ``KeyboardInterrupt``, so code that catches that still catches it. The command
+    line reads ``run_dir`` and ``records`` to say what was saved and how to continue.
+    """
+
+    def __init__(self, run_dir: Path, records: int) -> None:
+        super().__init__(f"search interrupted; {records} records are saved in {run_dir}")
+        self.run_dir = run_dir
+        self.records = records
 
 
 class _Replay:
@@ -127,6 +141,8 @@ def run_search(searcher: Searcher, evaluator: Evaluator, store: RunStore, budget
                 best = record
             bar.update(1)
             _log_record(record, len(scored), budget, proxy_name, best)
+    except KeyboardInterrupt as error:
+        raise SearchInterrupted(store.run_dir, len(store.records)) from error
     finally:
         bar.close()
     return store

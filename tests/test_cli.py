@@ -172,6 +172,28 @@ def test_killed_search_resumes(tmp_path, cache_dir):
     assert len({record["canonical"] for record in records}) == len(records)
 
 
+def test_ctrl_c_names_saved_run(tmp_path, capsys, monkeypatch):
+    from archsearch import commands
+    from archsearch.runner import SearchInterrupted
+
+    def interrupted_search(arguments):
+        raise SearchInterrupted(tmp_path / "run", 5)
+
+    def interrupted_score(arguments):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(commands, "run_search", interrupted_search)
+    monkeypatch.setattr(commands, "run_score", interrupted_score)
+    code, _, err = run_main(["search"], capsys)
+    assert code == 130
+    assert f"the 5 finished records are saved in {tmp_path / 'run'}" in err
+    assert f"`archsearch resume {tmp_path / 'run'}`" in err
+
+    code, _, err = run_main(["score", "x"], capsys)
+    assert code == 130
+    assert err.strip() == "archsearch score: interrupted before any result was saved"
+
+
 def test_score_command_writes_table(tmp_path, capsys, cache_dir):
     arch_file = tmp_path / "archs.txt"
     arch_file.write_text("# two cells\n|nor_conv_3x3~0|+|nor_conv_3x3~0|nor_conv_3x3~1|+|skip_connect~0|nor_conv_3x3~1|"

@@ -12,7 +12,7 @@ import search_spaces
 from archsearch import proxies, searchers
 from archsearch.evaluator import CostLimits, Evaluator
 from archsearch.proxies import Batch, Proxy
-from archsearch.runner import Budget, run_search
+from archsearch.runner import Budget, SearchInterrupted, run_search
 from archsearch.store import RunStore
 
 
@@ -125,9 +125,11 @@ def test_impossible_limit_stops(tmp_path, space, batch):
 def test_interrupted_run_resumes_without_rescoring(tmp_path, space, batch):
     reference, _ = make_run(tmp_path, space, batch, proxies.create("params"), Budget(evaluations=40), name="full")
 
-    with pytest.raises(KeyboardInterrupt):
+    with pytest.raises(SearchInterrupted) as interrupted:
         make_run(tmp_path, space, batch, StopAfter(17), Budget(evaluations=40), name="cut")
     assert len(RunStore.open(tmp_path / "cut").records) == 17
+    assert isinstance(interrupted.value, KeyboardInterrupt)
+    assert (interrupted.value.run_dir, interrupted.value.records) == (tmp_path / "cut", 17)
 
     resumed, evaluator = make_run(tmp_path, space, batch, proxies.create("params"), Budget(evaluations=40),
                                   name="cut")
