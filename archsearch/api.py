@@ -256,7 +256,7 @@ def resume(run_dir: str | Path, *, evaluations: int | None = None, seconds: floa
 
 
 def score(archs: Sequence[Any], proxy: str | Sequence[str] | None = None, *, space: str = "nb201",
-          data: str | None = None, teacher: str | None = None, teacher_checkpoint: str | None = None,
+          data: str | None = None, download: bool = False, teacher: str | None = None, teacher_checkpoint: str | None = None,
           seed: int = 0, batch_size: int = 64, space_options: Mapping[str, Any] | None = None,
           device: str | None = None, workers: int = 1, latency: bool = False, latency_batch_size: int | None = None,
           progress: bool = False) -> "pd.DataFrame":
@@ -269,8 +269,8 @@ def score(archs: Sequence[Any], proxy: str | Sequence[str] | None = None, *, spa
         archs: Architectures in any form the space parses (strings, mappings).
         proxy: A proxy name or a list of names (``archsearch.proxies.list()``); ``None`` is
             the default of ``search``.
-        space, data, teacher, teacher_checkpoint, seed, batch_size, space_options, device:
-            As in ``search``.
+        space, data, download, teacher, teacher_checkpoint, seed, batch_size, space_options,
+            device: As in ``search``.
         workers: Processes that score in parallel, each with an equal share of torch's
             threads. On two CPU cores, 2 workers scored the 6,466 distinct NAS-Bench-201
             cells with nwot in 15.5 minutes, one process with 2 threads in about 16.5
@@ -308,7 +308,7 @@ def score(archs: Sequence[Any], proxy: str | Sequence[str] | None = None, *, spa
         provisional.parse(arch)
     setup = prepare_scoring(space, space_options, proxy_objects, data=data, teacher=teacher,
                             teacher_checkpoint=teacher_checkpoint, batch_size=batch_size, seed=seed,
-                            device=device_object)
+                            device=device_object, download=download)
     parsed = [setup.space.parse(arch) for arch in archs]
     evaluator_options = {"space": setup.space, "proxies": proxy_objects, "batch": setup.batch,
                          "teacher": setup.teacher, "seed": seed, "num_classes": setup.num_classes,

@@ -12,6 +12,7 @@ from archsearch.version import __version__
 EXIT_USAGE = 2
 EXIT_FAILURE = 1
 EXIT_INTERRUPTED = 130  # the shell convention for a process stopped by SIGINT
+GLOBAL_OPTIONS = ("-q", "--quiet", "--debug", "--threads")
 
 
 class UsageError(Exception):
@@ -22,6 +23,10 @@ class _Parser(argparse.ArgumentParser):
     """An argument parser whose errors are one line and exit with code 2."""
 
     def error(self, message: str) -> None:  # type: ignore[override]
+        if message.startswith("unrecognized arguments") and any(option in message.split()
+                                                                 for option in GLOBAL_OPTIONS):
+            raise UsageError(f"{self.prog}: error: {message}; the options {', '.join(GLOBAL_OPTIONS)} go before the "
+                             "command, for example archsearch --threads 1 score ...")
         raise UsageError(f"{self.prog}: error: {message} (see {self.prog} --help)")
 
 
@@ -160,6 +165,8 @@ def build_parser() -> argparse.ArgumentParser:
     _add_space_option(score)
     score.add_argument("--data", default=None, help="data spec, as for `archsearch search` (default: digits, or "
                                                     "pydoc_data.topics for text spaces)")
+    score.add_argument("--download", action="store_true",
+                       help="download a missing CIFAR archive into the --data folder (needs internet access)")
     score.add_argument("--teacher", default=None, help="teacher spec, as for `archsearch search` (default: demo; text "
                                                        "spaces need hf:PATH)")
     score.add_argument("--teacher-checkpoint", default=None, metavar="FILE",

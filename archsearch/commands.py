@@ -97,18 +97,16 @@ def run_export(arguments: argparse.Namespace) -> int:
 
 
 def run_score(arguments: argparse.Namespace) -> int:
-    archs = list(arguments.archs)
-    if arguments.file is not None:
-        archs += _read_arch_file(arguments.file)
-    if not archs:
-        raise ValueError("no architectures given; pass them as arguments or with --file FILE")
     proxy_names = _proxy_names(arguments.proxy)
     space_options = parse_space_options(arguments.space_options)
+    archs = list(arguments.archs)
+    if arguments.file is not None:
+        archs += _read_arch_file(arguments.file, arguments.space, space_options)
+    if not archs:
+        raise ValueError("no architectures given; pass them as arguments or with --file FILE")
     if arguments.out is not None:
         # Checked before scoring, which may take long, rather than when the table is written.
-        folder = Path(arguments.out).expanduser().resolve().parent
-        if not folder.is_dir():
-            raise ValueError(f"the folder of --out {arguments.out} does not exist; create it or choose another path")
+        _check_table_path(Path(arguments.out).expanduser())
     if arguments.latency_batch_size is not None and not arguments.latency:
         raise ValueError("--latency-batch-size sets the batch of the --latency measurement; pass --latency too")
     if arguments.latency and arguments.workers > 1:
@@ -116,13 +114,15 @@ def run_score(arguments: argparse.Namespace) -> int:
                          "slow each other's timed forward passes")
     with _progress_logging(arguments.quiet) as progress:
         table = api.score(archs, proxy_names, space=arguments.space, space_options=space_options,
-                          data=arguments.data, teacher=arguments.teacher,
+                          data=arguments.data, download=arguments.download, teacher=arguments.teacher,
                           teacher_checkpoint=arguments.teacher_checkpoint, seed=arguments.seed,
                           batch_size=arguments.batch_size, device=arguments.device, workers=arguments.workers,
                           latency=arguments.latency, latency_batch_size=arguments.latency_batch_size,
                           progress=progress)
     if arguments.out is None:
-        print(table.drop(columns=["canonical"]).to_string(index=False))
+        printed = table.drop(columns=["canonical"])
+        printed["error"] = printed["error"].fillna("")
+        print(printed.to_string(index=False))
     else:
         table.to_csv(arguments.out, index=False)
         print(f"wrote {len(table)} rows to {arguments.out}")
@@ -133,7 +133,22 @@ def _proxy_names(text: str | None) -> list[str] | None:
     # None leaves the choice to the API, whose default depends on the space's inputs.
     if text is None:
         return None
-    return [name.strip() for name in text.split(",") if name.strip()]
+    names = [name.strip() for name in text.split(",")]
+    if not all(names):
+        raise ValueError(f"--proxy {text!r} contains an empty name; separate proxy names with single commas, "
+                         "for example --proxy nwot,synflow")
+    repeated = sorted({name for name in names if names.count(name) > 1})
+    if repeated:
+        raise ValueError(f"--proxy lists {', '.join(repeated)} more than once; give each proxy once")
+    return names
+
+
+def _check_table_path(path: Path) -> None:
+    """Raise a ValueError when a table cannot be written to ``path``."""
+    if path.is_dir():
+        raise ValueError(f"--out {path} is a folder; pass a file path such as {path / 'scores.csv'}")
+    if not path.resolve().parent.is_dir():
+        raise ValueError(f"the folder of --out {path} does not exist; create it or choose another path")
 
 
 def parse_space_options(items: list[str]) -> dict[str, Any]:
@@ -173,13 +188,38 @@ def _quoted_list(text: str) -> str:
     return "[" + ", ".join(f'"{part}"' for part in items) + "]"
 
 
-def _read_arch_file(path: str) -> list[str]:
+def _read_arch_file(path: str, space: str, space_options: dict[str, Any]) -> list[str]:
+    """Return the architectures of a ``--file``, checking each against the space so an error names its line.
+
+    Raises:
+        FileNotFoundError: If the file does not exist.
+        ValueError: If the path is a folder, the file is not UTF-8 text, or a line is not an
+            architecture of ``space``.
+    """
+    file = Path(path).expanduser()
+    if file.is_dir():
+        raise ValueError(f"--file {path} is a folder; pass a text file with one architecture per line")
     try:
-        lines = open(path, encoding="utf-8").read().splitlines()
+        lines = file.read_text(encoding="utf-8").splitlines()
     except FileNotFoundError:
         raise FileNotFoundError(f"architecture file {path} not found; pass a text file with one architecture per "
                                 "line") from None
-    return [line.strip() for line in lines if line.strip() and not line.lstrip().startswith("#")]
+    except UnicodeDecodeError as error:
+        raise ValueError(f"architecture file {path} is not UTF-8 text (byte {error.start}); save it as UTF-8 with "
+                         "one architecture per line") from None
+
+    checker = search_spaces.create(space, **space_options)
+    archs = []
+    for number, line in enumerate(lines, 1):
+        text = line.strip()
+        if not text or text.startswith("#"):
+            continue
+        try:
+            checker.parse(text)
+        except ValueError as error:
+            raise ValueError(f"{path}, line {number}: {error}") from None
+        archs.append(text)
+    return archs
 
 
 def run_list(arguments: argparse.Namespace) -> int:

@@ -155,9 +155,23 @@ def records_to_dataframe(records: Iterable[dict[str, Any]], proxy_names: list[st
         row = {key: record.get(key) for key in LEADING_COLUMNS + TRAILING_COLUMNS}
         for name in proxy_names:
             row[SCORE_PREFIX + name] = record.get("scores", {}).get(name)
+        row["error"] = _error_text(record)
         rows.append(row)
     columns = LEADING_COLUMNS + [SCORE_PREFIX + name for name in proxy_names] + TRAILING_COLUMNS
     return pd.DataFrame(rows, columns=columns)
+
+
+def _error_text(record: dict[str, Any]) -> str | None:
+    """Return the record's error, followed by the reason of each other proxy that failed on it.
+
+    A failing extra proxy leaves only its own score empty, so without its reason here a table
+    would show an empty score and no error.
+    """
+    messages = [record["error"]] if record.get("error") else []
+    for name, details in (record.get("details") or {}).items():
+        if isinstance(details, dict) and details.get("error"):
+            messages.append(f"{name}: {details['error']}")
+    return "; ".join(messages) or None
 
 
 def _read_records(path: Path) -> list[dict[str, Any]]:

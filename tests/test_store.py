@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import json
 
+import pandas as pd
 import pytest
 
-from archsearch.store import RESULTS_FILE, RunStore
+from archsearch.store import RESULTS_FILE, RunStore, records_to_dataframe
 
 
 def record(index, objective, status="ok"):
@@ -36,6 +37,18 @@ def test_best_top_and_dataframe(tmp_path):
     assert len(frame) == 4
     with pytest.raises(ValueError, match="k must be a positive integer, got 0"):
         reopened.top(0)
+
+
+def test_table_error_names_failed_extra_proxy():
+    failed_extra = record(0, -1.0)
+    failed_extra["scores"]["nwot"] = None
+    failed_extra["details"] = {"diswot": {"semantic": 0.5}, "nwot": {"error": "ValueError: no nn.ReLU module"}}
+    failed_objective = record(1, None, "failed")
+    failed_objective["error"] = "RuntimeError: out of memory"
+    frame = records_to_dataframe([failed_extra, failed_objective, record(2, -2.0)], ["diswot", "nwot"])
+    assert frame["error"][0] == "nwot: ValueError: no nn.ReLU module"
+    assert frame["error"][1] == "RuntimeError: out of memory"
+    assert pd.isna(frame["error"][2])
 
 
 def test_no_scored_record_has_no_best(tmp_path):
