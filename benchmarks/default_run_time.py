@@ -16,14 +16,20 @@ import sys
 import tempfile
 import time
 from pathlib import Path
+from typing import Sequence
 
-from benchmarks.common import REPO_ROOT, machine_description
+from benchmarks.common import REPO_ROOT, DefaultsHelpFormatter, machine_description
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+def build_parser() -> argparse.ArgumentParser:
+    """Build the command-line parser of this benchmark."""
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0], formatter_class=DefaultsHelpFormatter)
     parser.add_argument("--out", type=Path, default=REPO_ROOT / "results" / "default_run", help="output folder")
-    arguments = parser.parse_args()
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> None:
+    arguments = build_parser().parse_args(argv)
 
     with tempfile.TemporaryDirectory() as work:
         # The checkout goes first on PYTHONPATH so the script also works without an install.

@@ -22,11 +22,13 @@ import logging
 import sys
 import time
 from pathlib import Path
+from typing import Sequence
 
 import matplotlib
 
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
+import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 import torch  # noqa: E402
 
@@ -38,8 +40,10 @@ from archsearch.groundtruth import load_ground_truth  # noqa: E402
 from archsearch.proxies import Batch  # noqa: E402
 from archsearch.stats import rank_correlations, spearman  # noqa: E402
 from archsearch.teachers import load_teacher  # noqa: E402
-from benchmarks.common import (CIFAR10_SAMPLE, NB201_TABLE, REPO_ROOT, SHARED_DATA, machine_description,  # noqa: E402
-                               markdown_table, provenance_lines, require_file, write_readme)
+from benchmarks.common import (CIFAR10_SAMPLE, NB201_TABLE, REPO_ROOT, SHARED_DATA,  # noqa: E402
+                               DefaultsHelpFormatter, batch_size_int, image_proxy_name, int_at_least,
+                               machine_description, markdown_table, non_negative_int, positive_int,
+                               parse_with_data_files, provenance_lines, write_readme)
 
 NASLIB_TABLE = SHARED_DATA / "nb201" / "naslib_zero_cost_725.csv"
 TEACHER_CELL = "|nor_conv_3x3~0|+|nor_conv_3x3~0|nor_conv_3x3~1|+|skip_connect~0|nor_conv_3x3~1|nor_conv_3x3~2|"
@@ -65,11 +69,14 @@ ALL_PROXIES = ["nwot", "synflow", "snip", "grasp", "fisher", "fisher_per_channel
 DISWOT_TERMS = {"diswot_semantic": "semantic_distance", "diswot_relation": "relation_distance"}
 
 
-def parse_arguments() -> argparse.Namespace:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--proxies", nargs="+", default=ALL_PROXIES, help="proxy names (see `archsearch list`)")
-    parser.add_argument("--repeats", type=int, default=5, help="repeats, each with its own batch and seed")
-    parser.add_argument("--only-repeats", type=int, nargs="+", default=None,
+def build_parser() -> argparse.ArgumentParser:
+    """Build the command-line parser of this benchmark."""
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0], formatter_class=DefaultsHelpFormatter)
+    parser.add_argument("--proxies", nargs="+", default=ALL_PROXIES, metavar="PROXY",
+                        type=image_proxy_name({variant: base for variant, (base, _) in VARIANTS.items()}),
+                        help="proxies that score images (see `archsearch list`), or fisher_per_channel")
+    parser.add_argument("--repeats", type=positive_int, default=5, help="repeats, each with its own batch and seed")
+    parser.add_argument("--only-repeats", type=non_negative_int, nargs="+", default=None,
                         help="score only these repeat indices (to split the work over processes); "
                              "the summary then covers whatever repeats are complete")
     parser.add_argument("--tag", default="main",
@@ -77,12 +84,13 @@ def parse_arguments() -> argparse.Namespace:
                              "another process and merged into the same summary")
     parser.add_argument("--summarise-only", action="store_true",
                         help="skip scoring and summarise the complete repeats in --work-dir")
-    parser.add_argument("--batch-size", type=int, default=64, help="images per scoring batch")
-    parser.add_argument("--limit", type=int, default=None, help="score only the first N cells (default: all)")
+    parser.add_argument("--batch-size", type=batch_size_int, default=64, help="images per scoring batch")
+    parser.add_argument("--limit", type=int_at_least(3, "a rank correlation needs at least 3 cells"), default=None,
+                        help="score only the first N cells (default: all)")
     parser.add_argument("--teacher", default=None,
                         help="DisWOT and CKA teacher: an archsearch teacher spec or checkpoint (for example "
                              "'demo', trained on --data); default: the best NB201 cell at random initialisation")
-    parser.add_argument("--threads", type=int, default=None, help="torch threads (default: torch's choice)")
+    parser.add_argument("--threads", type=positive_int, default=None, help="torch threads (default: torch's choice)")
     parser.add_argument("--data", type=Path, default=CIFAR10_SAMPLE, help="CIFAR-10 .npz with x and y")
     parser.add_argument("--ground-truth", type=Path, default=NB201_TABLE, help="NAS-Bench-201 accuracy CSV")
     parser.add_argument("--naslib-table", type=Path, default=NASLIB_TABLE, help="NASLib zero-cost CSV")
@@ -91,7 +99,12 @@ def parse_arguments() -> argparse.Namespace:
     parser.add_argument("--work-dir", type=Path, default=None,
                         help="folder of the per-repeat score files, which make an interrupted run resumable "
                              "(default: OUT/partial)")
-    return parser.parse_args()
+    return parser
+
+
+def parse_arguments(argv: Sequence[str] | None = None) -> argparse.Namespace:
+    """Parse ``argv`` (default: ``sys.argv[1:]``) and check that the input files exist."""
+    return parse_with_data_files(build_parser(), argv, "data", "ground_truth", "naslib_table")
 
 
 def make_proxy(name: str):
@@ -180,6 +193,14 @@ def correlate(scores: pd.DataFrame, truth, naslib: pd.DataFrame) -> pd.DataFrame
     # Ground truth is read only here, after all scoring.
     summary = []
     for (name, repeat), group in scores.groupby(["proxy", "repeat"]):
+        finite = int(np.isfinite(group["score"].astype(float)).sum())
+        if finite < 3:
+            # rank_correlations needs 3 scored cells. Skipping the proxy keeps one that failed on every
+            # cell from stopping the summary of the others.
+            logging.warning("%s scored %d of %d cells in repeat %d, fewer than the 3 a rank correlation needs, "
+                            "so it is left out of the summary; the per-cell errors are in the `errors` column "
+                            "of the repeat%d-*.csv score files in --work-dir", name, finite, len(group), repeat, repeat)
+            continue
         direction = direction_of(name)
         row = {"proxy": name, "repeat": repeat}
         for column, dataset in DATASETS.items():
@@ -196,6 +217,9 @@ def correlate(scores: pd.DataFrame, truth, naslib: pd.DataFrame) -> pd.DataFrame
             published = naslib.set_index("arch").loc[list(group["arch"]), NASLIB_COLUMNS[name]]
             row["rho_vs_published_scores"] = spearman(group["score"].astype(float).to_numpy(), published.to_numpy())
         summary.append(row)
+    if not summary:
+        sys.exit("no proxy scored at least 3 cells in any repeat, so there is nothing to summarise; "
+                 "see the `errors` column of the score files for why the proxies failed")
     return pd.DataFrame(summary)
 
 
@@ -263,12 +287,9 @@ def _plot(scores: pd.DataFrame, summary: pd.DataFrame, truth, out: Path) -> None
     plt.close(figure)
 
 
-def main() -> None:
+def main(argv: Sequence[str] | None = None) -> None:
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s")
-    arguments = parse_arguments()
-    for path, what in ((arguments.data, "CIFAR-10 sample"), (arguments.ground_truth, "NAS-Bench-201 table"),
-                       (arguments.naslib_table, "NASLib zero-cost table")):
-        require_file(path, what)
+    arguments = parse_arguments(argv)
     naslib = pd.read_csv(arguments.naslib_table)
     naslib = naslib[naslib["dataset"] == "cifar10"]
     cells = list(naslib["arch"])[: arguments.limit]

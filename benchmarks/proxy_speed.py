@@ -29,6 +29,7 @@ import resource
 import statistics
 import time
 from pathlib import Path
+from typing import Sequence
 
 import matplotlib
 
@@ -45,8 +46,9 @@ from archsearch.data import load_data, scoring_batch  # noqa: E402
 from archsearch.evaluator import Evaluator  # noqa: E402
 from archsearch.proxies import Batch  # noqa: E402
 from archsearch.proxies.naswot import activation_code_log_determinant  # noqa: E402
-from benchmarks.common import (CIFAR10_SAMPLE, REPO_ROOT, SHARED_DATA, markdown_table, provenance_lines,  # noqa: E402
-                               machine_description, require_file, write_readme)
+from benchmarks.common import (CIFAR10_SAMPLE, REPO_ROOT, SHARED_DATA, DefaultsHelpFormatter,  # noqa: E402
+                               batch_size_int, image_proxy_name, machine_description, markdown_table,
+                               positive_int, parse_with_data_files, provenance_lines, write_readme)
 from search_spaces.nb201 import distinct_cells  # noqa: E402
 
 NASLIB_TABLE = SHARED_DATA / "nb201" / "naslib_zero_cost_725.csv"
@@ -59,22 +61,29 @@ ALL_CELLS_GOAL_MINUTES = 15.0
 PARTS = ["per-proxy", "nwot-steps", "all-cells", "all-cells-workers"]
 
 
-def parse_arguments() -> argparse.Namespace:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+def build_parser() -> argparse.ArgumentParser:
+    """Build the command-line parser of this benchmark."""
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0], formatter_class=DefaultsHelpFormatter)
     parser.add_argument("--parts", nargs="+", default=PARTS, choices=PARTS, help="which parts to run")
-    parser.add_argument("--workers", type=int, default=2, help="processes for the all-cells-workers part")
-    parser.add_argument("--proxies", nargs="+", default=PROXIES, help="proxies to time")
-    parser.add_argument("--cells", type=int, default=100,
+    parser.add_argument("--workers", type=positive_int, default=2, help="processes for the all-cells-workers part")
+    parser.add_argument("--proxies", nargs="+", default=PROXIES, metavar="PROXY", type=image_proxy_name(),
+                        help="proxies to time, from those that score images")
+    parser.add_argument("--cells", type=positive_int, default=100,
                         help="NASLib cells timed per proxy (the goal proxies nwot and diswot use all 725)")
-    parser.add_argument("--goal-cells", type=int, default=None,
+    parser.add_argument("--goal-cells", type=positive_int, default=None,
                         help="NASLib cells timed for nwot and diswot (default: all 725)")
-    parser.add_argument("--naive-cells", type=int, default=30, help="cells timed with the naive loop per proxy")
-    parser.add_argument("--batch-size", type=int, default=64, help="images per scoring batch")
-    parser.add_argument("--threads", type=int, default=2, help="torch threads")
+    parser.add_argument("--naive-cells", type=positive_int, default=30, help="cells timed with the naive loop per proxy")
+    parser.add_argument("--batch-size", type=batch_size_int, default=64, help="images per scoring batch")
+    parser.add_argument("--threads", type=positive_int, default=2, help="torch threads")
     parser.add_argument("--data", type=Path, default=CIFAR10_SAMPLE, help="CIFAR-10 .npz with x and y")
     parser.add_argument("--naslib-table", type=Path, default=NASLIB_TABLE, help="NASLib zero-cost CSV (cell list)")
     parser.add_argument("--out", type=Path, default=REPO_ROOT / "results" / "proxy_speed", help="output folder")
-    return parser.parse_args()
+    return parser
+
+
+def parse_arguments(argv: Sequence[str] | None = None) -> argparse.Namespace:
+    """Parse ``argv`` (default: ``sys.argv[1:]``) and check that the input files exist."""
+    return parse_with_data_files(build_parser(), argv, "data", "naslib_table")
 
 
 class Setup:
@@ -266,7 +275,9 @@ PART_TEXT = {
                   "End to end through the Evaluator (build, parameter and MAC count, score), median over the first "
                   "`cells` NASLib cells after one warm-up. The naive loop builds the teacher and computes its "
                   "outputs again for every candidate and keeps the default NCHW layout; `naive_over_evaluator` is "
-                  "its median time over the Evaluator's on the same cells."),
+                  "its median time over the Evaluator's on the same cells. `goal_ms` is the target for `median_ms`, "
+                  + ", ".join(f"{goal:.0f} ms for {name}" for name, goal in GOALS_MS.items())
+                  + ", set for a batch of 64 images on 2 CPU cores; the other proxies have none."),
     "nwot-steps": ("What each nwot optimisation bought",
                    "The nwot score alone (no build or cost count) on the same models, median ms with the first "
                    "cell left out as warm-up. The last row compares the scores."),
@@ -304,11 +315,9 @@ def write_report(out: Path) -> None:
     write_readme(out, lines)
 
 
-def main() -> None:
+def main(argv: Sequence[str] | None = None) -> None:
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s")
-    arguments = parse_arguments()
-    require_file(arguments.data, "CIFAR-10 sample")
-    require_file(arguments.naslib_table, "NASLib zero-cost table")
+    arguments = parse_arguments(argv)
     torch.set_num_threads(arguments.threads)
     arguments.out.mkdir(parents=True, exist_ok=True)
     naslib = pd.read_csv(arguments.naslib_table)

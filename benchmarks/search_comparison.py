@@ -24,7 +24,7 @@ import math
 import tempfile
 import time
 from pathlib import Path
-from typing import Any
+from typing import Any, Sequence
 
 import matplotlib
 
@@ -42,8 +42,9 @@ from archsearch.groundtruth import load_ground_truth  # noqa: E402
 from archsearch.proxies import MAXIMIZE, Batch  # noqa: E402
 from archsearch.runner import Budget, run_search  # noqa: E402
 from archsearch.store import RunStore  # noqa: E402
-from benchmarks.common import (CIFAR10_SAMPLE, NB201_TABLE, REPO_ROOT, machine_description, markdown_table,  # noqa: E402
-                               provenance_lines, require_file, write_readme)
+from benchmarks.common import (CIFAR10_SAMPLE, NB201_TABLE, REPO_ROOT, DefaultsHelpFormatter,  # noqa: E402
+                               batch_size_int, image_proxy_name, machine_description, markdown_table,
+                               parse_with_data_files, positive_int, provenance_lines, require_file, write_readme)
 from search_spaces.nb201 import distinct_cells  # noqa: E402
 
 TEACHER_CELL = "|nor_conv_3x3~0|+|nor_conv_3x3~0|nor_conv_3x3~1|+|skip_connect~0|nor_conv_3x3~1|nor_conv_3x3~2|"
@@ -51,17 +52,21 @@ DATASETS = {"cifar10": "cifar10", "cifar100": "cifar100", "imagenet16_120": "Ima
 SPEED_TABLE = REPO_ROOT / "results" / "proxy_speed" / "per_proxy.csv"
 
 
-def parse_arguments() -> argparse.Namespace:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--proxies", nargs="+", default=["diswot", "nwot", "synflow", "cka"], help="objectives")
-    parser.add_argument("--searchers", nargs="+", default=["evolution", "random"], help="searchers")
-    parser.add_argument("--budgets", type=int, nargs="+", default=[100, 300, 1000], help="evaluations per search")
-    parser.add_argument("--seeds", type=int, default=10, help="search seeds 0..N-1")
-    parser.add_argument("--batch-size", type=int, default=64, help="images per scoring batch")
+def build_parser() -> argparse.ArgumentParser:
+    """Build the command-line parser of this benchmark."""
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0], formatter_class=DefaultsHelpFormatter)
+    parser.add_argument("--proxies", nargs="+", default=["diswot", "nwot", "synflow", "cka"], metavar="PROXY",
+                        type=image_proxy_name(), help="objectives: proxies that score images")
+    parser.add_argument("--searchers", nargs="+", default=["evolution", "random"], choices=searchers.list_searchers(),
+                        metavar="SEARCHER", help=f"searchers, from {', '.join(searchers.list_searchers())}")
+    parser.add_argument("--budgets", type=positive_int, nargs="+", default=[100, 300, 1000],
+                        help="evaluations per search")
+    parser.add_argument("--seeds", type=positive_int, default=10, help="number of search seeds, N for seeds 0..N-1")
+    parser.add_argument("--batch-size", type=batch_size_int, default=64, help="images per scoring batch")
     parser.add_argument("--reuse", nargs="*", default=[], metavar="PROXY=CSV",
                         help="take a proxy's scores from a CSV with `arch` and PROXY columns, scored with the "
                              "same batch and seed (for example the speed benchmark's all_cells_nwot.csv)")
-    parser.add_argument("--threads", type=int, default=None, help="torch threads (default: torch's choice)")
+    parser.add_argument("--threads", type=positive_int, default=None, help="torch threads (default: torch's choice)")
     parser.add_argument("--data", type=Path, default=CIFAR10_SAMPLE, help="CIFAR-10 .npz with x and y")
     parser.add_argument("--ground-truth", type=Path, default=NB201_TABLE, help="NAS-Bench-201 accuracy CSV")
     parser.add_argument("--speed-table", type=Path, default=SPEED_TABLE,
@@ -70,7 +75,23 @@ def parse_arguments() -> argparse.Namespace:
     parser.add_argument("--work-dir", type=Path, default=None,
                         help="folder of the score cache, which makes an interrupted run resumable "
                              "(default: OUT/partial)")
-    return parser.parse_args()
+    return parser
+
+
+def parse_arguments(argv: Sequence[str] | None = None) -> argparse.Namespace:
+    """Parse ``argv`` (default: ``sys.argv[1:]``) and check the input files and ``--reuse`` items."""
+    parser = build_parser()
+    arguments = parse_with_data_files(parser, argv, "data", "ground_truth")
+    for item in arguments.reuse:
+        if "=" not in item:
+            parser.error(f"--reuse takes PROXY=CSV, got {item!r}; for example nwot=all_cells_nwot.csv")
+        name, source = item.split("=", 1)
+        require_file(parser, Path(source), "--reuse", f"score file for {name}")
+        missing = {"arch", name} - set(pd.read_csv(source, nrows=0).columns)
+        if missing:
+            parser.error(f"--reuse {item}: {source} has no column {', '.join(sorted(missing))}; "
+                         f"pass a CSV with `arch` and `{name}` columns")
+    return arguments
 
 
 class ScoreCache:
@@ -263,16 +284,10 @@ def _plot(results: pd.DataFrame, path: Path) -> None:
     plt.close(figure)
 
 
-def main() -> None:
+def main(argv: Sequence[str] | None = None) -> None:
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s")
     logging.getLogger("archsearch").setLevel(logging.WARNING)
-    arguments = parse_arguments()
-    require_file(arguments.data, "CIFAR-10 sample")
-    require_file(arguments.ground_truth, "NAS-Bench-201 table")
-    for item in arguments.reuse:
-        if "=" not in item:
-            raise SystemExit(f"--reuse takes PROXY=CSV, got {item!r}")
-        require_file(Path(item.split("=", 1)[1]), f"score file for {item.split('=', 1)[0]}")
+    arguments = parse_arguments(argv)
     if arguments.threads:
         torch.set_num_threads(arguments.threads)
     arguments.work_dir = arguments.work_dir or arguments.out / "partial"
