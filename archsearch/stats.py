@@ -20,6 +20,7 @@ from __future__ import annotations
 import math
 import warnings
 from dataclasses import dataclass
+from numbers import Real
 from typing import Any, Sequence
 
 import numpy as np
@@ -99,7 +100,7 @@ def rank_correlations(scores: Sequence[float] | np.ndarray, truth: Sequence[floa
         spearman=spearman,
         kendall_tau_b=kendall,
         pearson=pearson,
-        top_k_precision={fraction: top_k_precision(x, y, fraction) for fraction in fractions},
+        top_k_precision={fraction: _top_k_precision(x, y, fraction) for fraction in fractions},
         n=int(x.size),
         n_nan=n_nan,
         n_ties_scores=_count_ties(x),
@@ -136,22 +137,35 @@ def _correlation(a: Any, b: Any, statistic) -> float:
     return float(statistic(x, y))
 
 
-def top_k_precision(scores: np.ndarray, truth: np.ndarray, fraction: float) -> float:
+def top_k_precision(scores: Sequence[float] | np.ndarray, truth: Sequence[float] | np.ndarray,
+                    fraction: float) -> float:
     """Return the expected share of the true top ``fraction`` among the predicted top ``fraction``.
 
-    With n pairs, k = ceil(fraction * n), at least 1. When values tie at the k-th place, each
-    tied element is in the top k with probability (free places) / (tied elements), which is
-    uniform random tie-breaking. Scores and truth break ties independently, so the result is
-    sum(p_scores * p_truth) / k. Without ties this is |top-k by score & top-k by truth| / k.
-    Constant scores give ``k / n``, the precision of a random ranking. Inputs must be finite
-    and of equal length; ``rank_correlations`` checks them.
+    Pairs where either value is NaN or infinite are excluded first, as in ``rank_correlations``,
+    which also reports how many were excluded. With n remaining pairs, k = ceil(fraction * n),
+    at least 1. When values tie at the k-th place, each tied element is in the top k with
+    probability (free places) / (tied elements), which is uniform random tie-breaking. Scores
+    and truth break ties independently, so the result is sum(p_scores * p_truth) / k. Without
+    ties this is |top-k by score & top-k by truth| / k. Constant scores give ``k / n``, the
+    precision of a random ranking.
 
     Example:
-        >>> top_k_precision(np.array([4.0, 3.0, 2.0, 1.0]), np.array([1.0, 4.0, 3.0, 2.0]), 0.5)
+        >>> top_k_precision([4.0, 3.0, 2.0, 1.0], [1.0, 4.0, 3.0, 2.0], 0.5)
         0.5
+
+    Raises:
+        ValueError: If the inputs are not 1-D sequences of numbers of equal length, fewer than
+            3 finite pairs remain, or ``fraction`` is not a number in (0, 1].
     """
-    k = _top_count(scores.size, fraction)
-    overlap = float(np.dot(_top_membership(scores, k), _top_membership(truth, k)))
+    checked_fraction = _check_fraction(fraction, "fraction")
+    x, y, _ = _finite_pairs(scores, truth, "maximize")
+    return _top_k_precision(x, y, checked_fraction)
+
+
+def _top_k_precision(x: np.ndarray, y: np.ndarray, fraction: float) -> float:
+    """Compute top-k precision of finite, equal-length vectors and a checked fraction."""
+    k = _top_count(x.size, fraction)
+    overlap = float(np.dot(_top_membership(x, k), _top_membership(y, k)))
     return overlap / k
 
 
@@ -214,9 +228,11 @@ def _count_ties(values: np.ndarray) -> int:
 
 
 def _check_fractions(top_fraction: float | Sequence[float]) -> tuple[float, ...]:
-    fractions = (top_fraction,) if isinstance(top_fraction, (int, float)) else tuple(top_fraction)
-    for fraction in fractions:
-        if isinstance(fraction, bool) or not isinstance(fraction, (int, float)) or not 0.0 < fraction <= 1.0:
-            raise ValueError(f"top_fraction values must be numbers in (0, 1], got {fraction!r}; "
-                             "for example 0.1 for the top 10%")
-    return tuple(float(fraction) for fraction in fractions)
+    fractions = (top_fraction,) if isinstance(top_fraction, Real) else tuple(top_fraction)
+    return tuple(_check_fraction(fraction, "each top_fraction") for fraction in fractions)
+
+
+def _check_fraction(fraction: Any, name: str) -> float:
+    if isinstance(fraction, bool) or not isinstance(fraction, Real) or not 0.0 < fraction <= 1.0:
+        raise ValueError(f"{name} must be a number in (0, 1], got {fraction!r}; for example 0.1 for the top 10%")
+    return float(fraction)

@@ -144,6 +144,38 @@ def test_top_k_count_rounding():
     assert top_k_precision(scores, scores, 0.001) == 1.0
 
 
+
+def test_top_k_precision_accepts_sequences():
+    assert top_k_precision([4.0, 3.0, 2.0, 1.0], [1.0, 4.0, 3.0, 2.0], 0.5) == pytest.approx(0.5)
+    assert top_k_precision(pd.Series([1, 2, 3, 4]), (1, 2, 3, 4), 0.25) == pytest.approx(1.0)
+    assert top_k_precision([1.0, 2.0, 3.0], [3.0, 2.0, 1.0], np.float32(1.0)) == pytest.approx(1.0)
+
+
+def test_top_k_precision_excludes_nan_pairs():
+    # Without the NaN pair (index 1) the 4 remaining cells give k = 2 and a perfect ranking.
+    scores = [4.0, np.nan, 3.0, 2.0, 1.0]
+    truth = [40.0, 99.0, 30.0, 20.0, np.inf]
+
+    assert top_k_precision(scores, truth, 0.5) == pytest.approx(1.0)
+    assert top_k_precision(scores, truth, 0.5) == rank_correlations(scores, truth, 0.5).top_k_precision[0.5]
+
+
+@pytest.mark.parametrize("scores, truth, fraction, message", [
+    ([1.0, 2.0, 3.0], [1.0, 2.0, 3.0], 0, "fraction must be a number in \\(0, 1\\], got 0;"),
+    ([1.0, 2.0, 3.0], [1.0, 2.0, 3.0], 5, "fraction must be a number in \\(0, 1\\], got 5;"),
+    ([1.0, 2.0, 3.0], [1.0, 2.0, 3.0], -0.1, "got -0.1"),
+    ([1.0, 2.0, 3.0], [1.0, 2.0, 3.0], float("nan"), "got nan"),
+    ([1.0, 2.0, 3.0], [1.0, 2.0, 3.0], "0.1", "got '0.1'"),
+    ([1.0, 2.0, 3.0], [1.0, 2.0, 3.0], True, "got True"),
+    ([1.0, 2.0, 3.0], [1.0, 2.0], 0.5, "same length, got 3 scores and 2 truth values"),
+    ([np.nan, np.nan, 1.0, 2.0], [1.0, 2.0, 3.0, 4.0], 0.5, "at least 3 pairs with finite values, got 2 of 4"),
+    ([[1.0, 2.0], [3.0, 4.0]], [1.0, 2.0], 0.5, "scores must be one-dimensional"),
+    ([1.0, 2.0, 3.0], ["a", "b", "c"], 0.5, "truth must contain numbers"),
+])
+def test_top_k_precision_invalid_inputs(scores, truth, fraction, message):
+    with pytest.raises(ValueError, match=message):
+        top_k_precision(scores, truth, fraction)
+
 def test_minimize_flips_scores():
     rng = np.random.default_rng(11)
     truth = rng.normal(size=40)
@@ -160,7 +192,7 @@ def test_minimize_flips_scores():
 
 @pytest.mark.parametrize("kwargs, message", [
     ({"direction": "max"}, "unknown direction 'max'.*maximize, minimize"),
-    ({"top_fraction": (0.0,)}, "top_fraction values must be numbers in \\(0, 1\\], got 0.0"),
+    ({"top_fraction": (0.0,)}, "each top_fraction must be a number in \\(0, 1\\], got 0.0"),
     ({"top_fraction": 1.5}, "got 1.5"),
     ({"top_fraction": (True,)}, "got True"),
 ])

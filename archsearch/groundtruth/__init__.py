@@ -13,7 +13,7 @@ Example:
     >>> truth.query("|nor_conv_3x3~0|+|nor_conv_3x3~0|avg_pool_3x3~1|+|skip_connect~0|"
     ...             "nor_conv_3x3~1|skip_connect~2|", "cifar100").value
     70.2933
-    >>> accuracies = truth.query_many(candidate_strings, "ImageNet16-120")
+    >>> accuracies = truth.query_many(truth.archs()[:100], "ImageNet16-120")
 """
 
 from archsearch.groundtruth.base import Accuracy, GroundTruth

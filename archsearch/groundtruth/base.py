@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import abc
 from dataclasses import dataclass
-from typing import Any, Iterable, Sequence
+from typing import Any, Iterable, Mapping, Sequence
 
 import numpy as np
 import pandas as pd
@@ -18,7 +18,7 @@ from archsearch.groundtruth.datasets import (DATASETS, Entry, canonical_dataset,
                                              entry_label, sort_entries)
 from archsearch.groundtruth.errors import ArchitectureNotFoundError, ResultNotFoundError
 from search_spaces.nb201 import NB201Space, format_cell
-from search_spaces.nb201.cell import Cell
+from search_spaces.nb201.cell import EDGE_NAMES, OPERATIONS, Cell
 
 MISSING_POLICIES: tuple[str, ...] = ("raise", "nan")
 
@@ -205,11 +205,13 @@ class GroundTruth(abc.ABC):
 
         Raises:
             ValueError: For an invalid architecture (the message gives its position), an
-                invalid setting, or an unknown ``missing`` policy.
+                invalid setting, an unknown ``missing`` policy, or one architecture (a string,
+                mapping or sequence of operations) in place of a sequence of them.
             ArchitectureNotFoundError, ResultNotFoundError: With ``missing="raise"``.
         """
         if missing not in MISSING_POLICIES:
             raise ValueError(f"unknown missing policy {missing!r}; valid policies: {', '.join(MISSING_POLICIES)}")
+        _check_not_single_arch(archs)
         entry = self.resolve(dataset, split, epochs)
         items = list(archs)
         return self._lookup_many(items, entry, missing)
@@ -248,6 +250,30 @@ class GroundTruth(abc.ABC):
             return self._space.parse(arch)
         except ValueError as error:
             raise ValueError(f"invalid architecture at position {position}: {error}") from error
+
+
+def _check_not_single_arch(archs: Any) -> None:
+    """Reject one architecture passed where ``query_many`` expects a sequence of them.
+
+    Iterating over one cell string, mapping or operation tuple yields characters, edge names or
+    operation names, which would otherwise fail as "invalid architecture at position 0".
+    """
+    if isinstance(archs, (str, bytes)):
+        kind = "one cell string"
+    elif isinstance(archs, Mapping):
+        kind = "one mapping from edge to operation"
+    elif (isinstance(archs, (tuple, list)) and len(archs) == len(EDGE_NAMES)
+          and all(isinstance(item, str) and item in OPERATIONS for item in archs)):
+        kind = "one sequence of operation names"
+    else:
+        return
+    raise ValueError(f"query_many expects a sequence of architectures but got {kind}, {_shorten(archs)}; pass a "
+                     "list such as [arch], or call query(arch, ...) for a single architecture")
+
+
+def _shorten(value: Any, limit: int = 120) -> str:
+    text = repr(value)
+    return text if len(text) <= limit else text[:limit - 3] + "..."
 
 
 def not_found(cell: Cell, source: str) -> ArchitectureNotFoundError:

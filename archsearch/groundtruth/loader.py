@@ -35,7 +35,8 @@ def load_ground_truth(path_or_spec: str | Path | GroundTruth) -> GroundTruth:
         >>> truth = load_ground_truth("nni:/data/nb201-copy")          # adapter named explicitly
 
     Raises:
-        ValueError: If the type cannot be determined from the name. The message lists the accepted forms.
+        ValueError: If the type cannot be determined from the name (the message lists the accepted
+            forms), or the adapter rejects the contents of the file (the message names the file).
         FileNotFoundError: If the path does not exist.
         ImportError: For a NATS-Bench path when ``nats_bench`` is not installed.
     """

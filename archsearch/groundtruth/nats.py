@@ -21,10 +21,11 @@ ImageNet16-120, ``valtest-accuracy`` (ori-test).
 
 from __future__ import annotations
 
+import pickle
 import re
 from pathlib import Path
 from types import ModuleType
-from typing import Any, Mapping
+from typing import Any, Callable, Mapping, TypeVar
 
 from archsearch.groundtruth.base import GroundTruth, not_found, result_not_found
 from archsearch.groundtruth.cells import parse_cells
@@ -34,6 +35,9 @@ from search_spaces.nb201.cell import Cell
 PICKLE_SUFFIX = ".pickle.pbz2"
 META_FILE = "meta" + PICKLE_SUFFIX
 INSTALL_HINT = "pip install archsearch[nats]"
+EXPECTED_LAYOUT = (f"expected a NATS-Bench topology file such as NATS-tss-v1_0-3ffb9{PICKLE_SUFFIX}, or a "
+                   f"directory such as NATS-tss-v1_0-3ffb9-simple with {META_FILE} and one NNNNNN{PICKLE_SUFFIX} "
+                   "file per architecture")
 
 # Our split of each evaluation set in the benchmark files, per dataset setup.
 EVAL_SET_SPLITS: Mapping[str, Mapping[str, str]] = {
@@ -50,6 +54,7 @@ INFO_KEYS: Mapping[str, str] = {
     "ori-test": "valtest-accuracy",
 }
 _ARCH_FILE = re.compile(r"(\d+)" + re.escape(PICKLE_SUFFIX))
+T = TypeVar("T")
 
 
 def import_nats_bench() -> ModuleType:
@@ -84,8 +89,10 @@ class NATSBenchTopology(GroundTruth):
     Raises:
         ImportError: If ``nats_bench`` is not installed (``pip install archsearch[nats]``).
         FileNotFoundError: If the file, the directory or its ``meta.pickle.pbz2`` is missing.
-        ValueError: If the file contains no NAS-Bench-201 cells, for example a size (sss) file,
-            or no results.
+        ValueError: If a benchmark file is damaged or not a bz2-compressed pickle in the
+            topology format, contains no NAS-Bench-201 cells (for example a size (sss) file),
+            or contains no results. The message names the file. In a directory, an
+            architecture file is read on its first query, so a damaged one raises there.
     """
 
     def __init__(self, path: str | Path) -> None:
@@ -93,7 +100,9 @@ class NATSBenchTopology(GroundTruth):
         super().__init__(f"NATSBenchTopology({self.path})")
         nats_bench = import_nats_bench()
         fast_mode = _check_layout(self.path)
-        self._api = nats_bench.create(str(self.path), "tss", fast_mode=fast_mode, verbose=False)
+        opened_file = self.path / META_FILE if fast_mode else self.path
+        self._api = _read_benchmark_file(
+            opened_file, lambda: nats_bench.create(str(self.path), "tss", fast_mode=fast_mode, verbose=False))
         self._fast_mode = fast_mode
         cells = self._parse_meta_archs()
         stored = self._stored_indices(len(cells))
@@ -149,8 +158,14 @@ class NATSBenchTopology(GroundTruth):
     def _results_of(self, index: int) -> Mapping[str, Any]:
         """Return {hp -> ArchResults} of one index, loading its file first in fast mode."""
         if index not in self._api.arch2infos_dict:
-            self._api.reload(str(self.path), index)
+            _read_benchmark_file(self._arch_file(index), lambda: self._api.reload(str(self.path), index))
         return self._api.arch2infos_dict[index]
+
+    def _arch_file(self, index: int) -> Path:
+        """Return the file of one index in fast mode, where nats_bench also reads an unpadded name such as 12."""
+        padded = self.path / f"{index:06d}{PICKLE_SUFFIX}"
+        unpadded = self.path / f"{index}{PICKLE_SUFFIX}"
+        return unpadded if unpadded.is_file() and not padded.is_file() else padded
 
     def _discover_entries(self, index: int) -> tuple[dict[int, str], frozenset[Entry]]:
         """Read the training lengths, datasets and evaluation sets that one architecture stores.
@@ -174,15 +189,31 @@ class NATSBenchTopology(GroundTruth):
         return hp_keys, frozenset(entries)
 
 
+def _read_benchmark_file(path: Path, read: Callable[[], T]) -> T:
+    """Run ``read``, which makes nats_bench load ``path``, and name that file in any format error.
+
+    nats_bench loads its files with ``pickle.load(bz2.BZ2File(...))`` and checks their contents
+    with ``assert`` and dict lookups, so a damaged or foreign file surfaces as one of the
+    library errors caught here.
+    """
+    try:
+        return read()
+    except FileNotFoundError:
+        raise
+    except (OSError, EOFError, pickle.UnpicklingError) as error:
+        raise ValueError(f"cannot read {path}: it is not a complete bz2-compressed pickle ({type(error).__name__}: "
+                         f"{error}); {EXPECTED_LAYOUT}") from error
+    except (AssertionError, AttributeError, IndexError, KeyError, TypeError, ValueError) as error:
+        raise ValueError(f"cannot read {path}: its contents are not in the NATS-Bench topology format "
+                         f"({type(error).__name__}: {error}); {EXPECTED_LAYOUT}") from error
+
+
 def _check_layout(path: Path) -> bool:
     """Return whether ``path`` is a fast-mode directory (True) or a single benchmark file (False)."""
-    expected = (f"expected a NATS-Bench topology file such as NATS-tss-v1_0-3ffb9{PICKLE_SUFFIX}, or a directory "
-                f"such as NATS-tss-v1_0-3ffb9-simple with {META_FILE} and one NNNNNN{PICKLE_SUFFIX} file per "
-                "architecture")
     if path.is_dir():
         if not (path / META_FILE).is_file():
-            raise FileNotFoundError(f"{path / META_FILE} not found; {expected}")
+            raise FileNotFoundError(f"{path / META_FILE} not found; {EXPECTED_LAYOUT}")
         return True
     if path.is_file():
         return False
-    raise FileNotFoundError(f"NATS-Bench topology data {path} not found; {expected}")
+    raise FileNotFoundError(f"NATS-Bench topology data {path} not found; {EXPECTED_LAYOUT}")
