@@ -258,8 +258,8 @@ def write_report(results: pd.DataFrame, cache: ScoreCache, truth, arguments: arg
         "",
         markdown_table(summary),
         "",
-        f"For scale: the mean CIFAR-10 accuracy over the distinct cells is {everything.mean():.2f}%, the best "
-        f"{everything.max():.2f}%.",
+        f"For scale: over all {len(everything):,} distinct cells of the space, not only those scored, the mean "
+        f"CIFAR-10 accuracy is {everything.mean():.2f}% and the best {everything.max():.2f}%.",
         "",
         "Per search: `searches.csv`; plot: `accuracy_by_budget.png`.",
         "",
