@@ -200,13 +200,16 @@ def _read_arch_file(path: str, space: str, space_options: dict[str, Any]) -> lis
     if file.is_dir():
         raise ValueError(f"--file {path} is a folder; pass a text file with one architecture per line")
     try:
-        lines = file.read_text(encoding="utf-8").splitlines()
+        data = file.read_bytes()
     except FileNotFoundError:
         raise FileNotFoundError(f"architecture file {path} not found; pass a text file with one architecture per "
                                 "line") from None
+    try:
+        lines = data.decode("utf-8").splitlines()
     except UnicodeDecodeError as error:
-        raise ValueError(f"architecture file {path} is not UTF-8 text (byte {error.start}); save it as UTF-8 with "
-                         "one architecture per line") from None
+        line = data.count(b"\n", 0, error.start) + 1
+        raise ValueError(f"architecture file {path}, line {line}: byte 0x{data[error.start]:02x} is not UTF-8 text; "
+                         "save the file as UTF-8 with one architecture per line") from None
 
     checker = search_spaces.create(space, **space_options)
     archs = []

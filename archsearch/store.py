@@ -157,8 +157,11 @@ def records_to_dataframe(records: Iterable[dict[str, Any]], proxy_names: list[st
             row[SCORE_PREFIX + name] = record.get("scores", {}).get(name)
         row["error"] = _error_text(record)
         rows.append(row)
-    columns = LEADING_COLUMNS + [SCORE_PREFIX + name for name in proxy_names] + TRAILING_COLUMNS
-    return pd.DataFrame(rows, columns=columns)
+    score_columns = [SCORE_PREFIX + name for name in proxy_names]
+    frame = pd.DataFrame(rows, columns=LEADING_COLUMNS + score_columns + TRAILING_COLUMNS)
+    # A failed score is None in the record. Stored as NaN, it leaves the column numeric.
+    frame[["objective", *score_columns]] = frame[["objective", *score_columns]].astype(float)
+    return frame
 
 
 def _error_text(record: dict[str, Any]) -> str | None:

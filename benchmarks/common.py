@@ -7,9 +7,11 @@ import datetime
 import os
 import platform
 import sys
+import zipfile
 from pathlib import Path
 from typing import Callable, Mapping, Sequence
 
+import numpy as np
 import torch
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
@@ -88,7 +90,27 @@ def parse_with_data_files(parser: argparse.ArgumentParser, argv: Sequence[str] |
     for destination in destinations:
         option, description = DATA_FILE_OPTIONS[destination]
         require_file(parser, getattr(arguments, destination), option, description)
+    if "data" in destinations:
+        _check_image_archive(parser, arguments.data)
     return arguments
+
+
+def _check_image_archive(parser: argparse.ArgumentParser, path: Path) -> None:
+    """Exit through ``parser.error`` unless ``path`` is an .npz archive with arrays x and y.
+
+    Only the archive's index is read here, so the check is cheap; ``load_data`` checks the
+    arrays themselves when the script loads them.
+    """
+    try:
+        with np.load(path, allow_pickle=False) as archive:
+            keys = set(archive.files)
+    except (ValueError, OSError, zipfile.BadZipFile) as error:
+        parser.error(f"--data {path} is not a readable .npz archive ({type(error).__name__}); pass a file written "
+                     "with numpy.savez(path, x=images, y=labels)")
+    missing = sorted({"x", "y"} - keys)
+    if missing:
+        parser.error(f"--data {path} has no array {' or '.join(missing)}; pass an .npz file with arrays x (images) "
+                     "and y (labels)")
 
 
 def int_at_least(minimum: int, reason: str = "") -> Callable[[str], int]:

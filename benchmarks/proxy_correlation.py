@@ -104,7 +104,13 @@ def build_parser() -> argparse.ArgumentParser:
 
 def parse_arguments(argv: Sequence[str] | None = None) -> argparse.Namespace:
     """Parse ``argv`` (default: ``sys.argv[1:]``) and check that the input files exist."""
-    return parse_with_data_files(build_parser(), argv, "data", "ground_truth", "naslib_table")
+    parser = build_parser()
+    arguments = parse_with_data_files(parser, argv, "data", "ground_truth", "naslib_table")
+    outside = sorted(index for index in arguments.only_repeats or [] if index >= arguments.repeats)
+    if outside:
+        parser.error(f"--only-repeats {' '.join(map(str, outside))} is outside the {arguments.repeats} repeats "
+                     f"(indices 0 to {arguments.repeats - 1}); raise --repeats or choose smaller indices")
+    return arguments
 
 
 def make_proxy(name: str):

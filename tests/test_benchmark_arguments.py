@@ -8,6 +8,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 from benchmarks import (common, cross_family, default_run_time, nb201_search_cifar10, proxy_correlation, proxy_speed,
@@ -25,12 +26,15 @@ FILE_OPTIONS = {
 
 @pytest.fixture
 def input_files(tmp_path: Path) -> dict[str, str]:
-    """Create empty stand-ins for every input file, because parse_arguments only checks that they exist."""
+    """Create stand-ins for every input file: parse_arguments checks the tables exist and reads the archive's index."""
     paths = {}
-    for option in ("--data", "--ground-truth", "--naslib-table"):
+    for option in ("--ground-truth", "--naslib-table"):
         path = tmp_path / f"{option.strip('-')}.csv"
         path.write_text("arch\n")
         paths[option] = str(path)
+    archive = tmp_path / "data.npz"
+    np.savez(archive, x=np.zeros((4, 3, 8, 8), dtype=np.uint8), y=np.arange(4))
+    paths["--data"] = str(archive)
     return paths
 
 
@@ -56,6 +60,7 @@ BAD_VALUES = [
     (proxy_correlation, ["--limit", "2"], ["--limit", "2", "at least 3"]),
     (proxy_correlation, ["--repeats", "0"], ["--repeats", "0", "at least 1"]),
     (proxy_correlation, ["--only-repeats", "-1"], ["--only-repeats", "-1", "at least 0"]),
+    (proxy_correlation, ["--repeats", "2", "--only-repeats", "1", "7"], ["--only-repeats 7 is outside the 2 repeats"]),
     (proxy_correlation, ["--batch-size", "0"], ["--batch-size", "0", "at least 2"]),
     (proxy_correlation, ["--batch-size", "1"], ["--batch-size", "1", "at least 2"]),
     (proxy_correlation, ["--threads", "0"], ["--threads", "0", "at least 1"]),
@@ -118,6 +123,22 @@ def test_missing_file_names_its_option(module, option, input_files, tmp_path, ca
     assert str(missing) in message
     assert f"with {option}" in message
     assert "matching option" not in message
+
+
+@pytest.mark.parametrize("module", [proxy_correlation, search_comparison, nb201_search_cifar10, proxy_speed])
+def test_unreadable_data_archive_is_rejected(module, input_files, tmp_path, capsys):
+    text_file = tmp_path / "not_an_archive.npz"
+    text_file.write_text("hello\n")
+    message = parse_error(module, [*file_arguments(module, input_files, tmp_path), "--data", str(text_file)], capsys)
+    assert f"--data {text_file} is not a readable .npz archive" in message
+
+
+def test_data_archive_without_labels_is_rejected(input_files, tmp_path, capsys):
+    archive = tmp_path / "images_only.npz"
+    np.savez(archive, x=np.zeros((2, 3, 8, 8), dtype=np.uint8))
+    argv = [*file_arguments(proxy_correlation, input_files, tmp_path), "--data", str(archive)]
+    message = parse_error(proxy_correlation, argv, capsys)
+    assert "has no array y" in message
 
 
 def test_reuse_without_equals_is_rejected(input_files, tmp_path, capsys):

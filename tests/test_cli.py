@@ -214,13 +214,13 @@ def test_score_command_writes_table(tmp_path, capsys, cache_dir):
     (["score", "CELL", "--proxy", "nwot,params,nwot"], "--proxy lists nwot more than once"),
     (["score", "CELL", "--out", "{tmp}"], "is a folder; pass a file path such as"),
     (["score", "--file", "{tmp}"], "is a folder; pass a text file"),
-    (["score", "--file", "{tmp}/latin1.txt"], "latin1.txt is not UTF-8 text"),
+    (["score", "--file", "{tmp}/latin1.txt"], "latin1.txt, line 2: byte 0xe9 is not UTF-8 text"),
     (["score", "--file", "{tmp}/cells.txt"], "cells.txt, line 3: invalid NAS-Bench-201 cell '|bad~0|'"),
     (["score", "CELL", "--threads", "1"], "go before the command, for example archsearch --threads 1 score"),
 ])
 def test_score_input_errors_exit_2(argv, message, tmp_path, capsys):
     cell = "|nor_conv_3x3~0|+|nor_conv_3x3~0|nor_conv_3x3~1|+|skip_connect~0|nor_conv_3x3~1|nor_conv_3x3~2|"
-    (tmp_path / "latin1.txt").write_bytes("# caf\xe9\n".encode("latin-1"))
+    (tmp_path / "latin1.txt").write_bytes("# cells\n# caf\xe9\n".encode("latin-1"))
     (tmp_path / "cells.txt").write_text(f"# cells\n{cell}\n|bad~0|\n")
     argv = [cell if item == "CELL" else item.format(tmp=tmp_path) for item in argv]
     code, _, err = run_main(argv, capsys)

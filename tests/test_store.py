@@ -49,6 +49,8 @@ def test_table_error_names_failed_extra_proxy():
     assert frame["error"][0] == "nwot: ValueError: no nn.ReLU module"
     assert frame["error"][1] == "RuntimeError: out of memory"
     assert pd.isna(frame["error"][2])
+    assert frame["score_nwot"].dtype == float
+    assert pd.isna(frame["score_nwot"][0])
 
 
 def test_no_scored_record_has_no_best(tmp_path):
