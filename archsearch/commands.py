@@ -14,6 +14,7 @@ from typing import Any, Iterator
 import pandas as pd
 
 from archsearch import api, pipeline
+from archsearch.encoding import decode_utf8
 from archsearch import proxies as proxy_registry
 from archsearch import searchers as searcher_registry
 from archsearch.store import SCORE_PREFIX, RunStore
@@ -204,12 +205,8 @@ def _read_arch_file(path: str, space: str, space_options: dict[str, Any]) -> lis
     except FileNotFoundError:
         raise FileNotFoundError(f"architecture file {path} not found; pass a text file with one architecture per "
                                 "line") from None
-    try:
-        lines = data.decode("utf-8").splitlines()
-    except UnicodeDecodeError as error:
-        line = data.count(b"\n", 0, error.start) + 1
-        raise ValueError(f"architecture file {path}, line {line}: byte 0x{data[error.start]:02x} is not UTF-8 text; "
-                         "save the file as UTF-8 with one architecture per line") from None
+    lines = decode_utf8(data, f"architecture file {path}",
+                        "save the file as UTF-8 with one architecture per line").splitlines()
 
     checker = search_spaces.create(space, **space_options)
     archs = []

@@ -27,6 +27,8 @@ from typing import Any, Sequence
 
 import torch
 
+from archsearch.encoding import decode_utf8
+
 DEFAULT_CORPUS = "pydoc_data.topics"
 DEFAULT_CORPUS_MIN_WORDS = 5
 SPLIT_FORMS = ("auto", "lines", "paragraphs")
@@ -182,10 +184,7 @@ def _read_text_file(path: Path) -> str:
     if not path.is_file():
         raise FileNotFoundError(f"text file {str(path)!r} not found; pass the path of a UTF-8 text file, or no path "
                                 f"for the built-in corpus {DEFAULT_CORPUS}")
-    try:
-        return path.read_text(encoding="utf-8")
-    except UnicodeDecodeError as error:
-        raise ValueError(f"text file {str(path)!r} is not valid UTF-8 ({error}); convert it to UTF-8") from error
+    return decode_utf8(path.read_bytes(), f"text file {str(path)!r}", "convert it to UTF-8")
 
 
 def _split_text(text: str, split: str) -> list[str]:

@@ -85,14 +85,19 @@ DATA_FILE_OPTIONS = {
 
 def parse_with_data_files(parser: argparse.ArgumentParser, argv: Sequence[str] | None,
                           *destinations: str) -> argparse.Namespace:
-    """Parse ``argv`` and exit through ``parser.error`` when one of the named data files is missing."""
+    """Parse ``argv`` and exit through ``parser.error`` when one of the named data files is unusable."""
     arguments = parser.parse_args(argv)
+    require_data_files(parser, arguments, *destinations)
+    return arguments
+
+
+def require_data_files(parser: argparse.ArgumentParser, arguments: argparse.Namespace, *destinations: str) -> None:
+    """Exit through ``parser.error`` when a named data file is missing, or ``data`` is no image archive."""
     for destination in destinations:
         option, description = DATA_FILE_OPTIONS[destination]
         require_file(parser, getattr(arguments, destination), option, description)
     if "data" in destinations:
         _check_image_archive(parser, arguments.data)
-    return arguments
 
 
 def _check_image_archive(parser: argparse.ArgumentParser, path: Path) -> None:
@@ -189,10 +194,10 @@ class DefaultsHelpFormatter(argparse.ArgumentDefaultsHelpFormatter):
         default = action.default
         if "default" in text or default is None or default is False or default is argparse.SUPPRESS:
             return text
-        shown = str(default)
+        default_text = str(default)
         if isinstance(default, (list, tuple)):
-            shown = " ".join(map(str, default)) or "none"
-        return f"{text} (default: {shown.replace('%', '%%')})"
+            default_text = " ".join(map(str, default)) or "none"
+        return f"{text} (default: {default_text.replace('%', '%%')})"
 
 
 def markdown_table(frame) -> str:

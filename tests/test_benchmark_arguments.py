@@ -125,7 +125,8 @@ def test_missing_file_names_its_option(module, option, input_files, tmp_path, ca
     assert "matching option" not in message
 
 
-@pytest.mark.parametrize("module", [proxy_correlation, search_comparison, nb201_search_cifar10, proxy_speed])
+@pytest.mark.parametrize("module", [proxy_correlation, search_comparison, nb201_search_cifar10, proxy_speed,
+                                    cross_family])
 def test_unreadable_data_archive_is_rejected(module, input_files, tmp_path, capsys):
     text_file = tmp_path / "not_an_archive.npz"
     text_file.write_text("hello\n")

@@ -214,7 +214,7 @@ def test_score_command_writes_table(tmp_path, capsys, cache_dir):
     (["score", "CELL", "--proxy", "nwot,params,nwot"], "--proxy lists nwot more than once"),
     (["score", "CELL", "--out", "{tmp}"], "is a folder; pass a file path such as"),
     (["score", "--file", "{tmp}"], "is a folder; pass a text file"),
-    (["score", "--file", "{tmp}/latin1.txt"], "latin1.txt, line 2: byte 0xe9 is not UTF-8 text"),
+    (["score", "--file", "{tmp}/latin1.txt"], "latin1.txt, line 2: byte 0xe9 is not valid UTF-8"),
     (["score", "--file", "{tmp}/cells.txt"], "cells.txt, line 3: invalid NAS-Bench-201 cell '|bad~0|'"),
     (["score", "CELL", "--threads", "1"], "go before the command, for example archsearch --threads 1 score"),
 ])

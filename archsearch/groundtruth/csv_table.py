@@ -11,6 +11,7 @@ from typing import Any, Mapping, Sequence
 import numpy as np
 import pandas as pd
 
+from archsearch.encoding import decode_utf8
 from archsearch.groundtruth.base import GroundTruth, not_found, result_not_found
 from archsearch.groundtruth.cells import parse_cells
 from archsearch.groundtruth.datasets import Entry
@@ -146,14 +147,8 @@ def _read_text(path: Path) -> str:
     if not path.is_file():
         raise FileNotFoundError(f"NAS-Bench-201 accuracy table {path} not found; expected a CSV file with the "
                                 f"columns {', '.join(REQUIRED_COLUMNS)}")
-    data = path.read_bytes()
-    try:
-        return data.decode("utf-8-sig")
-    except UnicodeDecodeError as error:
-        line = data.count(b"\n", 0, error.start) + 1
-        raise ValueError(f"{path}, line {line}: byte 0x{data[error.start]:02x} is not valid UTF-8; NB201CSV reads "
-                         "UTF-8 only, so save the file as UTF-8 (for example with "
-                         "`iconv -f latin1 -t utf-8` for a Latin-1 file)") from error
+    return decode_utf8(path.read_bytes(), str(path), "NB201CSV reads UTF-8 only, so save the file as UTF-8 (for "
+                       "example with `iconv -f latin1 -t utf-8` for a Latin-1 file)", encoding="utf-8-sig")
 
 
 def _scan_rows(text: str, path: Path) -> list[int]:
