@@ -160,7 +160,12 @@ def search(space: str = "nb201", proxy: str | Sequence[str] | None = None, *, se
 def _proxy_names(proxy: str | Sequence[str] | None, space: str, space_options: Mapping[str, Any] | None) -> list[str]:
     if proxy is None:
         return [default_proxy(space, space_options)]
-    return [proxy] if isinstance(proxy, str) else list(proxy)
+    names = [proxy] if isinstance(proxy, str) else list(proxy)
+    # A repeated name would give two columns of the same name in the result table.
+    repeated = sorted({name for name in names if names.count(name) > 1})
+    if repeated:
+        raise ValueError(f"proxy {', '.join(map(repr, repeated))} is given more than once; give each proxy once")
+    return names
 
 
 def _cost_limits(max_params: float | None, max_flops: float | None, max_latency_ms: float | None,

@@ -229,6 +229,13 @@ def test_score_input_errors_exit_2(argv, message, tmp_path, capsys):
     assert len(err.strip().splitlines()) == 1
 
 
+def test_score_api_rejects_repeated_proxy():
+    import archsearch
+
+    with pytest.raises(ValueError, match="proxy 'params' is given more than once; give each proxy once"):
+        archsearch.score(["|none~0|+|none~0|none~1|+|none~0|none~1|none~2|"], ["params", "nwot", "params"])
+
+
 def test_score_command_bad_input(tmp_path, capsys):
     code, _, err = run_main(["score"], capsys)
     assert code == 2
